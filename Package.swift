@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release-grade optimisation for the library even in debug builds: the
+// engine's non-BLAS loops (norms, RoPE, dequantisation, BPE) are otherwise
+// 10-50x slower and the golden-model tests would crawl.
+let kickCoreSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "kick",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "KickCore", targets: ["KickCore"]),
+        .executable(name: "kick-ingest", targets: ["Ingest"]),
+        .executable(name: "kick-compress", targets: ["Compress"]),
+        .executable(name: "kick-infer", targets: ["Infer"]),
+        .executable(name: "kick-report", targets: ["Report"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive"],
+                swiftSettings: kickCoreSettings),
+        .executableTarget(name: "Ingest", dependencies: [
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "Compress", dependencies: [
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "Infer", dependencies: [
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "Report", dependencies: [
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "TensorTests", dependencies: ["KickCore"]),
+        .testTarget(name: "FormatsTests", dependencies: ["KickCore"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["KickCore"]),
+        .testTarget(name: "ModelTests", dependencies: ["KickCore"]),
+        .testTarget(name: "InferTests", dependencies: ["KickCore"]),
+    ]
+)

@@ -1,0 +1,63 @@
+import CArchive
+import Foundation
+
+/// Reads members out of zip and tar archives through libarchive, streaming:
+/// a member nested in a member (a jar inside a wheel) is read from memory
+/// without ever being written to disk.
+public enum ArchiveReader {
+    /// Calls `body` with each chunk of the named member's bytes; throws if
+    /// the member is absent.
+    public static func streamMember(archive path: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: path) }
+        defer { archive_read_free(a) }
+        archive_read_support_format_all(a)
+        archive_read_support_filter_all(a)
+        guard archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK else {
+            throw KickError("cannot open archive: \(String(cString: archive_error_string(a)))", file: path)
+        }
+        try stream(a, label: path, member: member, body)
+    }
+
+    /// The same, for an archive held in memory.
+    public static func streamMember(archiveBytes: [UInt8], label: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: label) }
+        defer { archive_read_free(a) }
+        archive_read_support_format_all(a)
+        archive_read_support_filter_all(a)
+        try archiveBytes.withUnsafeBytes { buf in
+            guard archive_read_open_memory(a, buf.baseAddress, buf.count) == ARCHIVE_OK else {
+                throw KickError("cannot open archive: \(String(cString: archive_error_string(a)))", file: label)
+            }
+            try stream(a, label: label, member: member, body)
+        }
+    }
+
+    public static func readMember(archive path: String, member: String) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try streamMember(archive: path, member: member) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    private static func stream(_ a: OpaquePointer, label: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var entry: OpaquePointer?
+        while true {
+            let r = archive_read_next_header(a, &entry)
+            if r == ARCHIVE_EOF { break }
+            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
+                throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: label)
+            }
+            guard let name = archive_entry_pathname(e).map({ String(cString: $0) }), name == member else {
+                archive_read_data_skip(a)
+                continue
+            }
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+                if n == 0 { return }
+                guard n > 0 else { throw KickError("corrupt member \(member): \(String(cString: archive_error_string(a)))", file: label) }
+                try buf.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+        }
+        throw KickError("archive has no member \(member)", file: label)
+    }
+}

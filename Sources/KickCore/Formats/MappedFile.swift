@@ -1,0 +1,79 @@
+import Foundation
+
+/// A read-only memory map of a whole file. Weights are read straight from the
+/// map, so opening a multi-gigabyte model costs no copy.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    public let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw KickError("cannot open: \(String(cString: strerror(errno)))", file: path)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw KickError("cannot stat", file: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw KickError("not a regular file", file: path) }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw KickError("cannot memory-map: \(String(cString: strerror(errno)))", file: path)
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// A bounds-checked view of [offset, offset + length).
+    public func slice(offset: Int, length: Int, what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {
+            throw KickError("\(what()) lies outside the file (offset \(offset), length \(length), file size \(size))", file: path)
+        }
+        return UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: length)
+    }
+}
+
+/// A bounds-checked little-endian reader over raw bytes, for binary headers.
+public struct ByteCursor {
+    public let bytes: UnsafeRawBufferPointer
+    public var offset: Int
+    public let file: String
+
+    public init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0, file: String) {
+        self.bytes = bytes
+        self.offset = offset
+        self.file = file
+    }
+
+    @inline(__always)
+    public mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
+        guard n >= 0, offset <= bytes.count, n <= bytes.count - offset else {
+            throw KickError("truncated while reading \(what()) at byte \(offset) (file has \(bytes.count) bytes)", file: file)
+        }
+    }
+
+    public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
+        try need(MemoryLayout<T>.size, what())
+        let v = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+        return T(littleEndian: v)
+    }
+
+    public mutating func readBytes(_ n: Int, _ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
+        try need(n, what())
+        let s = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n])
+        offset += n
+        return s
+    }
+}

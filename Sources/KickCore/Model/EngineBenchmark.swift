@@ -1,0 +1,55 @@
+import Foundation
+
+/// The engine figures `make bench` prints: load time, prefill tokens/s,
+/// single-sequence decode tokens/s and batched decode throughput.
+public enum EngineBenchmark {
+    public static func run(path: String, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> [String: Any] {
+        var t0 = Date()
+        let bundle = try ModelBundle.open(path: path)
+        let model = try bundle.loadModel()
+        let load = Date().timeIntervalSince(t0)
+        let V = model.config.vocabSize
+        // a deterministic pseudo-random prompt
+        var rng = SeededRandom(seed: 7)
+        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(V - 100)) + 100 }
+        // warm-up
+        _ = model.forward([BatchItem(cache: model.newCache(capacity: 16), tokens: Array(prompt.prefix(16)), logits: .last)])
+        // prefill: the whole prompt as one sequence, last logits only
+        t0 = Date()
+        let cache = model.newCache(capacity: promptTokens + decodeTokens)
+        var last = model.forward([BatchItem(cache: cache, tokens: prompt, logits: .last)])[0]!
+        let prefill = Date().timeIntervalSince(t0)
+        // single-sequence greedy decode after the prompt
+        t0 = Date()
+        for _ in 0..<decodeTokens {
+            let next = Sampler.argmax(last.data)
+            last = model.forward([BatchItem(cache: cache, tokens: [next], logits: .last)])[0]!
+        }
+        let decode = Date().timeIntervalSince(t0)
+        // batched decode: `batch` sequences with short distinct prompts, timed over decode steps only
+        let caches = (0..<batch).map { _ in model.newCache(capacity: 32 + batchDecodeTokens) }
+        var lasts = model.forward(caches.enumerated().map { i, c in
+            BatchItem(cache: c, tokens: Array(prompt[(i * 8) % (promptTokens - 16)..<(i * 8) % (promptTokens - 16) + 16]), logits: .last)
+        })
+        t0 = Date()
+        for _ in 0..<batchDecodeTokens {
+            let items = caches.enumerated().map { i, c in BatchItem(cache: c, tokens: [Sampler.argmax(lasts[i]!.data)], logits: .last) }
+            lasts = model.forward(items)
+        }
+        let batched = Date().timeIntervalSince(t0)
+        let single = Double(decodeTokens) / decode
+        let multi = Double(batch * batchDecodeTokens) / batched
+        return [
+            "model": path,
+            "blas_threads": BLAS.threads,
+            "load_seconds": load,
+            "prefill_tokens": promptTokens,
+            "prefill_tokens_per_s": Double(promptTokens) / prefill,
+            "decode_tokens": decodeTokens,
+            "decode_tokens_per_s": single,
+            "batch": batch,
+            "batch_decode_tokens_per_s": multi,
+            "batch_speedup": multi / single,
+        ]
+    }
+}

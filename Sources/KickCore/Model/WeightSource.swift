@@ -1,0 +1,204 @@
+import Foundation
+
+/// Names a tensor of a Llama model by what it does, independent of how a
+/// file format names it.
+public enum TensorRole: Hashable, Sendable, CustomStringConvertible {
+    case embedding, finalNorm, output
+    case attnNorm(Int), ffnNorm(Int)
+    case linear(Int, LinearRole)
+
+    public var description: String {
+        switch self {
+        case .embedding: return "embedding"
+        case .finalNorm: return "final norm"
+        case .output: return "output head"
+        case .attnNorm(let i): return "block \(i) attention norm"
+        case .ffnNorm(let i): return "block \(i) FFN norm"
+        case .linear(let i, let r): return "block \(i) \(r.rawValue) projection"
+        }
+    }
+
+    /// llama.cpp's GGUF tensor names.
+    public var ggufName: String {
+        switch self {
+        case .embedding: return "token_embd.weight"
+        case .finalNorm: return "output_norm.weight"
+        case .output: return "output.weight"
+        case .attnNorm(let i): return "blk.\(i).attn_norm.weight"
+        case .ffnNorm(let i): return "blk.\(i).ffn_norm.weight"
+        case .linear(let i, let r):
+            let n: [LinearRole: String] = [.q: "attn_q", .k: "attn_k", .v: "attn_v", .o: "attn_output",
+                                           .gate: "ffn_gate", .up: "ffn_up", .down: "ffn_down"]
+            return "blk.\(i).\(n[r]!).weight"
+        }
+    }
+
+    /// Hugging Face transformers' Llama tensor names.
+    public var hfName: String {
+        switch self {
+        case .embedding: return "model.embed_tokens.weight"
+        case .finalNorm: return "model.norm.weight"
+        case .output: return "lm_head.weight"
+        case .attnNorm(let i): return "model.layers.\(i).input_layernorm.weight"
+        case .ffnNorm(let i): return "model.layers.\(i).post_attention_layernorm.weight"
+        case .linear(let i, let r):
+            let n: [LinearRole: String] = [.q: "self_attn.q_proj", .k: "self_attn.k_proj", .v: "self_attn.v_proj",
+                                           .o: "self_attn.o_proj", .gate: "mlp.gate_proj", .up: "mlp.up_proj",
+                                           .down: "mlp.down_proj"]
+            return "model.layers.\(i).\(n[r]!).weight"
+        }
+    }
+}
+
+/// Where a model's weights come from. Loading is per tensor so the
+/// compression stage can stream one block at a time.
+public protocol WeightSource: AnyObject, Sendable {
+    var path: String { get }
+    var config: LlamaConfig { get }
+    func has(_ role: TensorRole) -> Bool
+    func matrix(_ role: TensorRole) throws -> Matrix
+    /// The encoding the source stores a tensor in (for checkpoints that keep
+    /// untouched tensors at their source precision).
+    func sourceType(_ role: TensorRole) -> GGMLType?
+}
+
+extension WeightSource {
+    public func vector(_ role: TensorRole) throws -> [Float] { try matrix(role).data }
+
+    public func block(_ i: Int) throws -> LlamaBlockWeights {
+        var lin: [LinearRole: Matrix] = [:]
+        for r in LinearRole.allCases { lin[r] = try matrix(.linear(i, r)) }
+        return LlamaBlockWeights(attnNorm: try vector(.attnNorm(i)), ffnNorm: try vector(.ffnNorm(i)), linear: lin)
+    }
+
+    /// Every weight, validated against the config.
+    public func loadWeights() throws -> LlamaWeights {
+        let c = config
+        let w = LlamaWeights(
+            embedding: try matrix(.embedding),
+            blocks: try (0..<c.numLayers).map { try block($0) },
+            finalNorm: try vector(.finalNorm),
+            output: c.tieWordEmbeddings || !has(.output) ? nil : try matrix(.output))
+        try w.validate(c, file: path)
+        return w
+    }
+}
+
+/// Weights read from a GGUF file (llama architecture).
+public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
+    public let reader: GGUFReader
+    public let config: LlamaConfig
+    public var path: String { reader.path }
+
+    public init(reader: GGUFReader) throws {
+        self.reader = reader
+        let m = reader.metadata
+        let path = reader.path
+        let arch = m["general.architecture"]?.string ?? "(none)"
+        guard arch == "llama" else {
+            throw KickError("GGUF architecture is '\(arch)'; kick runs 'llama'", file: path)
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = m["llama.\(k)"]?.int else { throw KickError("GGUF lacks llama.\(k)", file: path) }
+            return v
+        }
+        let embd = try reader.info("token_embd.weight")
+        let hidden = try int("embedding_length")
+        let heads = try int("attention.head_count")
+        let tokens = m["tokenizer.ggml.tokens"]?.strings?.count
+        var c = LlamaConfig(
+            vocabSize: m["llama.vocab_size"]?.int ?? tokens ?? embd.rows,
+            hiddenSize: hidden,
+            intermediateSize: try int("feed_forward_length"),
+            numLayers: try int("block_count"),
+            numHeads: heads,
+            numKVHeads: m["llama.attention.head_count_kv"]?.int ?? heads,
+            headDim: m["llama.attention.key_length"]?.int ?? hidden / heads,
+            rmsNormEps: Float(m["llama.attention.layer_norm_rms_epsilon"]?.double ?? 1e-5),
+            ropeTheta: Float(m["llama.rope.freq_base"]?.double ?? 10000),
+            contextLength: m["llama.context_length"]?.int ?? 2048,
+            tieWordEmbeddings: reader.tensors["output.weight"] == nil,
+            ropeStyle: .adjacentPairs,
+            bosTokenID: m["tokenizer.ggml.bos_token_id"]?.int,
+            eosTokenID: m["tokenizer.ggml.eos_token_id"]?.int)
+        if c.vocabSize != embd.rows { c.vocabSize = embd.rows }
+        try c.validate(file: path)
+        config = c
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(reader: GGUFReader(path: path))
+    }
+
+    public func has(_ role: TensorRole) -> Bool { reader.tensors[role.ggufName] != nil }
+    public func sourceType(_ role: TensorRole) -> GGMLType? { reader.tensors[role.ggufName]?.type }
+
+    public func matrix(_ role: TensorRole) throws -> Matrix {
+        guard reader.tensors[role.ggufName] != nil else {
+            throw KickError("the \(role) (\(role.ggufName)) is missing", file: path)
+        }
+        return try reader.matrix(role.ggufName)
+    }
+}
+
+/// Weights read from a Hugging Face model directory: config.json plus one
+/// safetensors file or shards with an index.
+public final class HFWeightSource: WeightSource, @unchecked Sendable {
+    public let directory: String
+    public let config: LlamaConfig
+    private let shards: [String: SafetensorsReader]  // tensor name -> reader
+    public var path: String { directory }
+
+    public init(directory: String) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        let cfgPath = (directory as NSString).appendingPathComponent("config.json")
+        guard let cfgData = fm.contents(atPath: cfgPath) else {
+            throw KickError("missing config.json (a Hugging Face model folder needs config.json, model.safetensors or model-0000N-of-0000M.safetensors with model.safetensors.index.json, and tokenizer.json)", file: directory)
+        }
+        do {
+            config = try JSONDecoder().decode(LlamaConfig.self, from: cfgData)
+        } catch let e as KickError {
+            throw KickError(e.message, file: cfgPath)
+        } catch {
+            throw KickError("cannot read the model config: \(error)", file: cfgPath)
+        }
+        try config.validate(file: cfgPath)
+        let single = (directory as NSString).appendingPathComponent("model.safetensors")
+        let index = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
+        var map: [String: SafetensorsReader] = [:]
+        if fm.fileExists(atPath: single) {
+            let r = try SafetensorsReader(path: single)
+            for k in r.tensors.keys { map[k] = r }
+        } else if let idx = fm.contents(atPath: index) {
+            guard let obj = try? JSONSerialization.jsonObject(with: idx) as? [String: Any],
+                  let wm = obj["weight_map"] as? [String: String] else {
+                throw KickError("index has no weight_map object", file: index)
+            }
+            var readers: [String: SafetensorsReader] = [:]
+            for (tensor, shard) in wm {
+                guard !shard.contains("/") else { throw KickError("shard name \(shard) is not a plain file name", file: index) }
+                if readers[shard] == nil {
+                    readers[shard] = try SafetensorsReader(path: (directory as NSString).appendingPathComponent(shard))
+                }
+                guard readers[shard]!.tensors[tensor] != nil else {
+                    throw KickError("index says \(tensor) is in \(shard), but it is not", file: index)
+                }
+                map[tensor] = readers[shard]
+            }
+        } else {
+            throw KickError("no model.safetensors and no model.safetensors.index.json", file: directory)
+        }
+        shards = map
+    }
+
+    public func has(_ role: TensorRole) -> Bool { shards[role.hfName] != nil }
+    public func sourceType(_ role: TensorRole) -> GGMLType? { shards[role.hfName]?.tensors[role.hfName]?.dtype.ggml }
+
+    public func matrix(_ role: TensorRole) throws -> Matrix {
+        guard let r = shards[role.hfName] else {
+            throw KickError("the \(role) (\(role.hfName)) is missing", file: directory)
+        }
+        return try r.matrix(role.hfName)
+    }
+}

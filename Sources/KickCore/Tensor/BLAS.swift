@@ -1,0 +1,45 @@
+import CBLAS
+
+/// The few BLAS/LAPACK calls kick makes, with the row-major conventions of
+/// the engine spelled out once.
+public enum BLAS {
+    /// C (m × n) = alpha · A (m × k) · Bᵀ + beta · C, where B is stored (n × k)
+    /// row-major — the layout of a linear layer's weight (out × in).
+    @inline(__always)
+    public static func gemmNT(m: Int, n: Int, k: Int,
+                              a: UnsafePointer<Float>, lda: Int,
+                              b: UnsafePointer<Float>, ldb: Int,
+                              c: UnsafeMutablePointer<Float>, ldc: Int,
+                              alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// C (m × n) = alpha · A (m × k) · B (k × n) + beta · C, all row-major.
+    @inline(__always)
+    public static func gemmNN(m: Int, n: Int, k: Int,
+                              a: UnsafePointer<Float>, lda: Int,
+                              b: UnsafePointer<Float>, ldb: Int,
+                              c: UnsafeMutablePointer<Float>, ldc: Int,
+                              alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// C (m × n) = alpha · Aᵀ · B + beta · C with A stored (k × m), B (k × n).
+    @inline(__always)
+    public static func gemmTN(m: Int, n: Int, k: Int,
+                              a: UnsafePointer<Float>, lda: Int,
+                              b: UnsafePointer<Float>, ldb: Int,
+                              c: UnsafeMutablePointer<Float>, ldc: Int,
+                              alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+}
