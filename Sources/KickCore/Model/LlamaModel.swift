@@ -39,21 +39,45 @@ public typealias LinearInputObserver = (_ layer: Int, _ roles: [LinearRole], _ i
 /// attention runs per sequence against its own KV cache.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
-    public private(set) var weights: LlamaWeights
+    let embedding: Matrix
+    let finalNorm: [Float]
+    let output: Matrix?
+    let blocks: [EngineBlock]
     private let invFreq: [Double]
     private let lock = NSLock()
 
-    public init(config: LlamaConfig, weights: LlamaWeights) throws {
+    public convenience init(config: LlamaConfig, weights: LlamaWeights) throws {
         try config.validate()
         try weights.validate(config, file: nil)
+        try self.init(config: config, embedding: weights.embedding, finalNorm: weights.finalNorm, output: weights.output,
+                      blocks: weights.blocks.map(EngineBlock.init))
+    }
+
+    init(config: LlamaConfig, embedding: Matrix, finalNorm: [Float], output: Matrix?, blocks: [EngineBlock]) throws {
         self.config = config
-        self.weights = weights
+        self.embedding = embedding
+        self.finalNorm = finalNorm
+        self.output = output
+        self.blocks = blocks
         let hd = config.headDim
         invFreq = (0..<hd / 2).map { pow(Double(config.ropeTheta), -2.0 * Double($0) / Double(hd)) }
     }
 
+    /// Loads block by block, fusing as it goes, so loading peaks at the
+    /// engine's size plus one block.
     public convenience init(source: WeightSource) throws {
-        try self.init(config: source.config, weights: source.loadWeights())
+        let c = source.config
+        try c.validate(file: source.path)
+        var blocks: [EngineBlock] = []
+        for i in 0..<c.numLayers {
+            let b = try source.block(i)
+            try b.validate(index: i, c, file: source.path)
+            blocks.append(EngineBlock(b))
+        }
+        let w = LlamaWeights(embedding: try source.matrix(.embedding), blocks: [], finalNorm: try source.vector(.finalNorm),
+                             output: c.tieWordEmbeddings || !source.has(.output) ? nil : try source.matrix(.output))
+        try w.validateOuter(c, file: source.path)
+        try self.init(config: c, embedding: w.embedding, finalNorm: w.finalNorm, output: w.output, blocks: blocks)
     }
 
     public func newCache(capacity: Int = 64) -> KVCache { KVCache(config: config, capacity: capacity) }
@@ -79,7 +103,7 @@ public final class LlamaModel: @unchecked Sendable {
         // token embedding
         var x = [Float](repeating: 0, count: T * H)
         x.withUnsafeMutableBufferPointer { xb in
-            weights.embedding.data.withUnsafeBufferPointer { e in
+            embedding.data.withUnsafeBufferPointer { e in
                 var t = 0
                 for it in items {
                     for tok in it.tokens {
@@ -93,7 +117,7 @@ public final class LlamaModel: @unchecked Sendable {
         let rope = ropeTable(positions)
         var scratch = BlockScratch(config: c, tokens: T)
         for l in 0..<c.numLayers {
-            runBlock(l, weights.blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
+            runBlock(l, blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
                      scratch: &scratch, observer: observer)
         }
         for it in items { it.cache.length += it.tokens.count }
@@ -114,11 +138,11 @@ public final class LlamaModel: @unchecked Sendable {
         x.withUnsafeBufferPointer { xb in
             xn.withUnsafeMutableBufferPointer { ob in
                 for (r, src) in rows.enumerated() {
-                    rmsNorm(xb.baseAddress! + src * H, weights.finalNorm, ob.baseAddress! + r * H, H, c.rmsNormEps)
+                    rmsNorm(xb.baseAddress! + src * H, finalNorm, ob.baseAddress! + r * H, H, c.rmsNormEps)
                 }
             }
         }
-        let head = weights.output ?? weights.embedding
+        let head = output ?? embedding
         var all = [Float](repeating: 0, count: rows.count * c.vocabSize)
         xn.withUnsafeBufferPointer { a in
             head.data.withUnsafeBufferPointer { b in
@@ -156,34 +180,38 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Per-forward activation buffers, sized once for the batch's token count.
     struct BlockScratch {
-        var xn, q, k, v, attn, gate, up, tmp: [Float]
+        var xn, qkv, q, k, v, attn, gateUp, hidden, tmp: [Float]
         var scores: [Float] = []
         init(config c: LlamaConfig, tokens T: Int) {
             xn = .init(repeating: 0, count: T * c.hiddenSize)
             q = .init(repeating: 0, count: T * c.numHeads * c.headDim)
             k = .init(repeating: 0, count: T * c.numKVHeads * c.headDim)
             v = k
+            qkv = .init(repeating: 0, count: q.count + 2 * k.count)
             attn = q
-            gate = .init(repeating: 0, count: T * c.intermediateSize)
-            up = gate
+            gateUp = .init(repeating: 0, count: 2 * T * c.intermediateSize)
+            hidden = .init(repeating: 0, count: T * c.intermediateSize)
             tmp = xn
         }
     }
 
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
-    func runBlock(_ l: Int, _ w: LlamaBlockWeights, x: inout [Float], tokens T: Int,
+    func runBlock(_ l: Int, _ w: EngineBlock, x: inout [Float], tokens T: Int,
                   rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
                   scratch s: inout BlockScratch, observer: LinearInputObserver?) {
         let c = config
         let H = c.hiddenSize, hd = c.headDim
-        let qDim = c.numHeads * hd, F = c.intermediateSize
+        let qDim = c.numHeads * hd, kvDim = c.numKVHeads * hd, F = c.intermediateSize
         // attention rmsnorm
         normRows(x, w.attnNorm, &s.xn, T)
         if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], $0, T, H) } }
-        // qkv matmuls for every token of the batch
-        linear(s.xn, w[.q], &s.q, T)
-        linear(s.xn, w[.k], &s.k, T)
-        linear(s.xn, w[.v], &s.v, T)
+        // q, k and v for every token of the batch in one product, then split
+        linear(s.xn, w.qkv, &s.qkv, T)
+        withUnsafeMutablePointer(to: &s.q) { q in
+            withUnsafeMutablePointer(to: &s.k) { k in
+                withUnsafeMutablePointer(to: &s.v) { v in split(s.qkv, T, [(qDim, q), (kvDim, k), (kvDim, v)]) }
+            }
+        }
         // RoPE on queries and keys
         applyRope(&s.q, heads: c.numHeads, T, rope)
         applyRope(&s.k, heads: c.numKVHeads, T, rope)
@@ -194,24 +222,37 @@ public final class LlamaModel: @unchecked Sendable {
         }
         if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], $0, T, qDim) } }
         // output projection and residual
-        linear(s.attn, w[.o], &s.tmp, T)
+        linear(s.attn, w.o, &s.tmp, T)
         addInPlace(&x, s.tmp)
-        // ffn rmsnorm, SwiGLU, down projection, residual
+        // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
         normRows(x, w.ffnNorm, &s.xn, T)
         if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], $0, T, H) } }
-        linear(s.xn, w[.gate], &s.gate, T)
-        linear(s.xn, w[.up], &s.up, T)
-        s.gate.withUnsafeMutableBufferPointer { g in
-            s.up.withUnsafeBufferPointer { u in
-                for i in 0..<T * F {
-                    let a = g[i]
-                    g[i] = a / (1 + Foundation.exp(-a)) * u[i]
+        linear(s.xn, w.gateUp, &s.gateUp, T)
+        s.gateUp.withUnsafeBufferPointer { gu in
+            s.hidden.withUnsafeMutableBufferPointer { h in
+                for t in 0..<T {
+                    let g = gu.baseAddress! + t * 2 * F
+                    swiglu(g, g + F, h.baseAddress! + t * F, F)
                 }
             }
         }
-        if let observer { s.gate.withUnsafeBufferPointer { observer(l, [.down], $0, T, F) } }
-        linear(s.gate, w[.down], &s.tmp, T)
+        if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], $0, T, F) } }
+        linear(s.hidden, w.down, &s.tmp, T)
         addInPlace(&x, s.tmp)
+    }
+
+    /// Splits rows of a fused product into its parts.
+    private func split(_ fused: [Float], _ T: Int, _ parts: [(Int, UnsafeMutablePointer<[Float]>)]) {
+        let width = parts.reduce(0) { $0 + $1.0 }
+        fused.withUnsafeBufferPointer { f in
+            var col = 0
+            for (w, dst) in parts {
+                dst.pointee.withUnsafeMutableBufferPointer { d in
+                    for t in 0..<T { (d.baseAddress! + t * w).update(from: f.baseAddress! + t * width + col, count: w) }
+                }
+                col += w
+            }
+        }
     }
 
     @inline(__always)
@@ -219,8 +260,13 @@ public final class LlamaModel: @unchecked Sendable {
         input.withUnsafeBufferPointer { a in
             w.data.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { o in
-                    BLAS.gemmNT(m: T, n: w.rows, k: w.cols, a: a.baseAddress!, lda: w.cols,
-                                b: b.baseAddress!, ldb: w.cols, c: o.baseAddress!, ldc: w.rows)
+                    if T == 1 {
+                        // one token: a matrix-vector product, which OpenBLAS threads and streams better
+                        BLAS.gemv(rows: w.rows, cols: w.cols, a: b.baseAddress!, x: a.baseAddress!, y: o.baseAddress!)
+                    } else {
+                        BLAS.gemmNT(m: T, n: w.rows, k: w.cols, a: a.baseAddress!, lda: w.cols,
+                                    b: b.baseAddress!, ldb: w.cols, c: o.baseAddress!, ldc: w.rows)
+                    }
                 }
             }
         }
@@ -299,8 +345,7 @@ public final class LlamaModel: @unchecked Sendable {
         let start = it.cache.length
         let ctx = start + n
         let scale = 1 / Float(hd).squareRoot()
-        let rowsPerCall = n == 1 ? group : n
-        if scores.count < rowsPerCall * ctx { scores = .init(repeating: 0, count: rowsPerCall * ctx) }
+        if scores.count < n * ctx { scores = .init(repeating: 0, count: n * ctx) }
         q.withUnsafeBufferPointer { qb in
             out.withUnsafeMutableBufferPointer { ob in
                 scores.withUnsafeMutableBufferPointer { sb in
@@ -308,12 +353,15 @@ public final class LlamaModel: @unchecked Sendable {
                     for g in 0..<c.numKVHeads {
                         let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
                         if n == 1 {
-                            // decode: the group's query heads are contiguous (group × hd)
-                            let Q = qb.baseAddress! + row0 * qDim + g * group * hd
-                            BLAS.gemmNT(m: group, n: ctx, k: hd, a: Q, lda: hd, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
-                            for r in 0..<group { softmax(S + r * ctx, count: ctx) }
-                            BLAS.gemmNN(m: group, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd,
-                                        c: ob.baseAddress! + row0 * qDim + g * group * hd, ldc: hd)
+                            // decode: one query per head; plain loops beat thousands of tiny BLAS calls
+                            for h in g * group..<(g + 1) * group {
+                                let Q = qb.baseAddress! + row0 * qDim + h * hd
+                                for j in 0..<ctx { S[j] = dot(Q, K + j * hd, hd) * scale }
+                                softmax(S, count: ctx)
+                                let O = ob.baseAddress! + row0 * qDim + h * hd
+                                O.update(repeating: 0, count: hd)
+                                for j in 0..<ctx { axpy(S[j], V + j * hd, O, hd) }
+                            }
                         } else {
                             for h in g * group..<(g + 1) * group {
                                 let Q = qb.baseAddress! + row0 * qDim + h * hd
@@ -346,6 +394,34 @@ func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], _ y: UnsafeMutablePointer<
     }
 }
 
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var acc = SIMD8<Float>()
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 8 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// y += alpha · x
+@inline(__always)
+func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+    let va = SIMD8<Float>(repeating: alpha)
+    while i + 8 <= n {
+        let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + va * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
+}
+
 /// In-place softmax of `count` values.
 @inline(__always)
 func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
@@ -359,4 +435,24 @@ func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
     }
     let inv = 1 / sum
     for i in 0..<count { p[i] *= inv }
+}
+
+/// A decoder block as the engine runs it: q/k/v fused into one weight and
+/// gate/up into another, so each shared input takes one matrix product.
+struct EngineBlock: Sendable {
+    let attnNorm: [Float]
+    let ffnNorm: [Float]
+    let qkv: Matrix
+    let o: Matrix
+    let gateUp: Matrix
+    let down: Matrix
+
+    init(_ b: LlamaBlockWeights) {
+        attnNorm = b.attnNorm
+        ffnNorm = b.ffnNorm
+        qkv = Matrix(rows: b[.q].rows + b[.k].rows + b[.v].rows, cols: b[.q].cols, data: b[.q].data + b[.k].data + b[.v].data)
+        o = b[.o]
+        gateUp = Matrix(rows: b[.gate].rows + b[.up].rows, cols: b[.gate].cols, data: b[.gate].data + b[.up].data)
+        down = b[.down]
+    }
 }

@@ -19,6 +19,26 @@ public struct LlamaBlockWeights: Sendable {
         get { linear[role]! }
         set { linear[role] = newValue }
     }
+
+    /// Checks the tensor shapes against the config.
+    public func validate(index i: Int, _ c: LlamaConfig, file: String?) throws {
+        let q = c.numHeads * c.headDim, kv = c.numKVHeads * c.headDim
+        let shapes: [LinearRole: (Int, Int)] = [
+            .q: (q, c.hiddenSize), .k: (kv, c.hiddenSize), .v: (kv, c.hiddenSize), .o: (c.hiddenSize, q),
+            .gate: (c.intermediateSize, c.hiddenSize), .up: (c.intermediateSize, c.hiddenSize),
+            .down: (c.hiddenSize, c.intermediateSize),
+        ]
+        for role in LinearRole.allCases {
+            let (r, cc) = shapes[role]!
+            guard let m = linear[role] else { throw KickError("block \(i) lacks its \(role) projection", file: file) }
+            guard m.rows == r, m.cols == cc else {
+                throw KickError("block \(i) \(role) projection has shape \(m.rows)×\(m.cols), config needs \(r)×\(cc)", file: file)
+            }
+        }
+        guard attnNorm.count == c.hiddenSize, ffnNorm.count == c.hiddenSize else {
+            throw KickError("block \(i) norm sizes do not match hidden size \(c.hiddenSize)", file: file)
+        }
+    }
 }
 
 /// A whole Llama model's weights. `output` is nil when the head is tied to
@@ -36,30 +56,25 @@ public struct LlamaWeights: Sendable {
         self.output = output
     }
 
+    /// Checks the tensors outside the blocks against the config.
+    public func validateOuter(_ c: LlamaConfig, file: String?) throws {
+        guard embedding.rows == c.vocabSize, embedding.cols == c.hiddenSize else {
+            throw KickError("embedding has shape \(embedding.rows)×\(embedding.cols), config needs \(c.vocabSize)×\(c.hiddenSize)", file: file)
+        }
+        guard finalNorm.count == c.hiddenSize else {
+            throw KickError("final norm has \(finalNorm.count) values, config needs \(c.hiddenSize)", file: file)
+        }
+        if let output, output.rows != c.vocabSize || output.cols != c.hiddenSize {
+            throw KickError("output head has shape \(output.rows)×\(output.cols), config needs \(c.vocabSize)×\(c.hiddenSize)", file: file)
+        }
+    }
+
     /// Checks every tensor's shape against the config.
     public func validate(_ c: LlamaConfig, file: String?) throws {
-        func check(_ name: String, _ m: Matrix, _ rows: Int, _ cols: Int) throws {
-            guard m.rows == rows, m.cols == cols else {
-                throw KickError("tensor \(name) has shape \(m.rows)×\(m.cols), config needs \(rows)×\(cols)", file: file)
-            }
+        try validateOuter(c, file: file)
+        guard blocks.count == c.numLayers else {
+            throw KickError("\(blocks.count) blocks, config says \(c.numLayers)", file: file)
         }
-        try check("embedding", embedding, c.vocabSize, c.hiddenSize)
-        guard finalNorm.count == c.hiddenSize else { throw KickError("final norm has \(finalNorm.count) values, config needs \(c.hiddenSize)", file: file) }
-        if let output { try check("output", output, c.vocabSize, c.hiddenSize) }
-        let q = c.numHeads * c.headDim, kv = c.numKVHeads * c.headDim
-        for (i, b) in blocks.enumerated() {
-            let shapes: [LinearRole: (Int, Int)] = [
-                .q: (q, c.hiddenSize), .k: (kv, c.hiddenSize), .v: (kv, c.hiddenSize), .o: (c.hiddenSize, q),
-                .gate: (c.intermediateSize, c.hiddenSize), .up: (c.intermediateSize, c.hiddenSize),
-                .down: (c.hiddenSize, c.intermediateSize),
-            ]
-            for (role, (r, cc)) in shapes {
-                guard let m = b.linear[role] else { throw KickError("block \(i) lacks its \(role) projection", file: file) }
-                try check("block \(i) \(role)", m, r, cc)
-            }
-            guard b.attnNorm.count == c.hiddenSize, b.ffnNorm.count == c.hiddenSize else {
-                throw KickError("block \(i) norm sizes do not match hidden size \(c.hiddenSize)", file: file)
-            }
-        }
+        for (i, b) in blocks.enumerated() { try b.validate(index: i, c, file: file) }
     }
 }

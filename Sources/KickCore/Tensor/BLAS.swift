@@ -11,8 +11,11 @@ public enum BLAS {
                               b: UnsafePointer<Float>, ldb: Int,
                               c: UnsafeMutablePointer<Float>, ldc: Int,
                               alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+        // Issued as the column-major product Cᵀ = B · Aᵀ: the same numbers,
+        // but OpenBLAS packs the large weight as its A operand, measured 5-30%
+        // faster for 8-512 tokens against a 1536 × 576 weight on this machine.
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans,
+                    Int32(n), Int32(m), Int32(k), alpha, b, Int32(ldb), a, Int32(lda),
                     beta, c, Int32(ldc))
     }
 
@@ -38,6 +41,12 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
+    }
+
+    /// y (rows) = A (rows × cols, row-major) · x (cols).
+    @inline(__always)
+    public static func gemv(rows: Int, cols: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), x, 1, 0, y, 1)
     }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
