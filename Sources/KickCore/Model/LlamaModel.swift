@@ -45,6 +45,10 @@ public final class LlamaModel: @unchecked Sendable {
     let blocks: [EngineBlock]
     private let invFreq: [Double]
     private let lock = NSLock()
+    /// Activation buffers kept between forwards (guarded by `lock`) and
+    /// regrown only when a batch has more tokens than any before: fresh
+    /// allocations each step cost page faults.
+    private var scratch: BlockScratch?
 
     public convenience init(config: LlamaConfig, weights: LlamaWeights) throws {
         try config.validate()
@@ -115,10 +119,10 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         let rope = ropeTable(positions)
-        var scratch = BlockScratch(config: c, tokens: T)
+        if scratch == nil || scratch!.tokens < T { scratch = BlockScratch(config: c, tokens: T) }
         for l in 0..<c.numLayers {
             runBlock(l, blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
-                     scratch: &scratch, observer: observer)
+                     scratch: &scratch!, observer: observer)
         }
         for it in items { it.cache.length += it.tokens.count }
         return logits(x: x, items: items, rowStart: rowStart)
@@ -182,7 +186,9 @@ public final class LlamaModel: @unchecked Sendable {
     struct BlockScratch {
         var xn, qkv, q, k, v, attn, gateUp, hidden, tmp: [Float]
         var scores: [Float] = []
+        let tokens: Int
         init(config c: LlamaConfig, tokens T: Int) {
+            tokens = T
             xn = .init(repeating: 0, count: T * c.hiddenSize)
             q = .init(repeating: 0, count: T * c.numHeads * c.headDim)
             k = .init(repeating: 0, count: T * c.numKVHeads * c.headDim)
@@ -204,7 +210,7 @@ public final class LlamaModel: @unchecked Sendable {
         let qDim = c.numHeads * hd, kvDim = c.numKVHeads * hd, F = c.intermediateSize
         // attention rmsnorm
         normRows(x, w.attnNorm, &s.xn, T)
-        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], $0, T, H) } }
+        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
         // q, k and v for every token of the batch in one product, then split
         linear(s.xn, w.qkv, &s.qkv, T)
         withUnsafeMutablePointer(to: &s.q) { q in
@@ -216,17 +222,17 @@ public final class LlamaModel: @unchecked Sendable {
         applyRope(&s.q, heads: c.numHeads, T, rope)
         applyRope(&s.k, heads: c.numKVHeads, T, rope)
         // store keys/values, then attention per sequence
-        for (i, it) in items.enumerated() {
-            storeKV(l, it, rowStart[i], s.k, s.v)
-            attention(l, it, rowStart[i], q: s.q, out: &s.attn, scores: &s.scores)
+        for (i, it) in items.enumerated() { storeKV(l, it, rowStart[i], s.k, s.v) }
+        s.attn.withUnsafeMutableBufferPointer { ob in
+            for (i, it) in items.enumerated() { attention(l, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
         }
-        if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], $0, T, qDim) } }
+        if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
         // output projection and residual
         linear(s.attn, w.o, &s.tmp, T)
         addInPlace(&x, s.tmp)
         // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
         normRows(x, w.ffnNorm, &s.xn, T)
-        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], $0, T, H) } }
+        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
         linear(s.xn, w.gateUp, &s.gateUp, T)
         s.gateUp.withUnsafeBufferPointer { gu in
             s.hidden.withUnsafeMutableBufferPointer { h in
@@ -236,7 +242,7 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
         }
-        if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], $0, T, F) } }
+        if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], UnsafeBufferPointer(rebasing: $0[0..<T * F]), T, F) } }
         linear(s.hidden, w.down, &s.tmp, T)
         addInPlace(&x, s.tmp)
     }
@@ -337,7 +343,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Causal attention of one sequence's new tokens over its whole cache.
-    private func attention(_ l: Int, _ it: BatchItem, _ row0: Int, q: [Float], out: inout [Float], scores: inout [Float]) {
+    private func attention(_ l: Int, _ it: BatchItem, _ row0: Int, q: [Float], out ob: UnsafeMutableBufferPointer<Float>, scores: inout [Float]) {
         let c = config
         let hd = c.headDim, nh = c.numHeads, group = c.numHeads / c.numKVHeads
         let qDim = nh * hd
@@ -347,34 +353,32 @@ public final class LlamaModel: @unchecked Sendable {
         let scale = 1 / Float(hd).squareRoot()
         if scores.count < n * ctx { scores = .init(repeating: 0, count: n * ctx) }
         q.withUnsafeBufferPointer { qb in
-            out.withUnsafeMutableBufferPointer { ob in
-                scores.withUnsafeMutableBufferPointer { sb in
-                    let S = sb.baseAddress!
-                    for g in 0..<c.numKVHeads {
-                        let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
-                        if n == 1 {
-                            // decode: one query per head; plain loops beat thousands of tiny BLAS calls
-                            for h in g * group..<(g + 1) * group {
-                                let Q = qb.baseAddress! + row0 * qDim + h * hd
-                                for j in 0..<ctx { S[j] = dot(Q, K + j * hd, hd) * scale }
-                                softmax(S, count: ctx)
-                                let O = ob.baseAddress! + row0 * qDim + h * hd
-                                O.update(repeating: 0, count: hd)
-                                for j in 0..<ctx { axpy(S[j], V + j * hd, O, hd) }
+            scores.withUnsafeMutableBufferPointer { sb in
+                let S = sb.baseAddress!
+                for g in 0..<c.numKVHeads {
+                    let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
+                    if n == 1 {
+                        // decode: one query per head; plain loops beat thousands of tiny BLAS calls
+                        for h in g * group..<(g + 1) * group {
+                            let Q = qb.baseAddress! + row0 * qDim + h * hd
+                            for j in 0..<ctx { S[j] = dot(Q, K + j * hd, hd) * scale }
+                            softmax(S, count: ctx)
+                            let O = ob.baseAddress! + row0 * qDim + h * hd
+                            O.update(repeating: 0, count: hd)
+                            for j in 0..<ctx { axpy(S[j], V + j * hd, O, hd) }
+                        }
+                    } else {
+                        for h in g * group..<(g + 1) * group {
+                            let Q = qb.baseAddress! + row0 * qDim + h * hd
+                            BLAS.gemmNT(m: n, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
+                            for i in 0..<n {
+                                let row = S + i * ctx
+                                let valid = start + i + 1
+                                softmax(row, count: valid)
+                                for j in valid..<ctx { row[j] = 0 }
                             }
-                        } else {
-                            for h in g * group..<(g + 1) * group {
-                                let Q = qb.baseAddress! + row0 * qDim + h * hd
-                                BLAS.gemmNT(m: n, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
-                                for i in 0..<n {
-                                    let row = S + i * ctx
-                                    let valid = start + i + 1
-                                    softmax(row, count: valid)
-                                    for j in valid..<ctx { row[j] = 0 }
-                                }
-                                BLAS.gemmNN(m: n, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd,
-                                            c: ob.baseAddress! + row0 * qDim + h * hd, ldc: qDim)
-                            }
+                            BLAS.gemmNN(m: n, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd,
+                                        c: ob.baseAddress! + row0 * qDim + h * hd, ldc: qDim)
                         }
                     }
                 }
@@ -456,3 +460,4 @@ struct EngineBlock: Sendable {
         down = b[.down]
     }
 }
+
