@@ -117,12 +117,7 @@ public final class GGUFReader: @unchecked Sendable {
             guard let type = GGMLType.byID(typeID) else {
                 throw KickError("tensor \(name) has type \(GGMLType.name(of: typeID)), which kick cannot decode (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are supported)", file: path)
             }
-            var n = 1
-            for d in dims {
-                let (p, o) = n.multipliedReportingOverflow(by: d)
-                guard !o, p < 1 << 40 else { throw KickError("tensor \(name) has absurd shape \(dims)", file: path) }
-                n = p
-            }
+            let n = try checkedElementCount(dims, of: "tensor \(name)", file: path)
             guard n % type.blockSize == 0, dims[0] % type.blockSize == 0 else {
                 throw KickError("tensor \(name) row length \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockSize)", file: path)
             }

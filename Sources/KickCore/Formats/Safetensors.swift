@@ -68,12 +68,7 @@ public final class SafetensorsReader: @unchecked Sendable {
             guard let dtype = SafetensorsDType(rawValue: dt) else {
                 throw KickError("tensor \(name) has dtype \(dt); kick reads F32, F16 and BF16", file: path)
             }
-            var count = 1
-            for d in shape {
-                let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard d >= 0, !o, p < 1 << 40 else { throw KickError("tensor \(name) has absurd shape \(shape)", file: path) }
-                count = p
-            }
+            let count = try checkedElementCount(shape, of: "tensor \(name)", file: path)
             let (b, e) = (offs[0], offs[1])
             guard b >= 0, e >= b, e <= dataSize else {
                 throw KickError("tensor \(name) data_offsets [\(b), \(e)] lie outside the data (\(dataSize) bytes)", file: path)

@@ -70,12 +70,7 @@ public enum Npy {
             }
             shape.append(v)
         }
-        var count = 1
-        for d in shape {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p < 1 << 40 else { throw KickError("absurd .npy shape \(shape)", file: file) }
-            count = p
-        }
+        let count = try checkedElementCount(shape, of: "the .npy array", file: file)
         let elem: Int
         let descrClean = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
         switch descrClean {
