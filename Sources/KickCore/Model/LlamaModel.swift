@@ -72,15 +72,8 @@ public final class LlamaModel: @unchecked Sendable {
     public convenience init(source: WeightSource) throws {
         let c = source.config
         try c.validate(file: source.path)
-        var blocks: [EngineBlock] = []
-        for i in 0..<c.numLayers {
-            let b = try source.block(i)
-            try b.validate(index: i, c, file: source.path)
-            blocks.append(EngineBlock(b))
-        }
-        let w = LlamaWeights(embedding: try source.matrix(.embedding), blocks: [], finalNorm: try source.vector(.finalNorm),
-                             output: c.tieWordEmbeddings || !source.has(.output) ? nil : try source.matrix(.output))
-        try w.validateOuter(c, file: source.path)
+        let blocks = try (0..<c.numLayers).map { EngineBlock(try source.validatedBlock($0)) }
+        let w = try source.outerWeights()
         try self.init(config: c, embedding: w.embedding, finalNorm: w.finalNorm, output: w.output, blocks: blocks)
     }
 

@@ -71,15 +71,28 @@ extension WeightSource {
         return LlamaBlockWeights(attnNorm: try vector(.attnNorm(i)), ffnNorm: try vector(.ffnNorm(i)), linear: lin)
     }
 
-    /// Every weight, validated against the config.
-    public func loadWeights() throws -> LlamaWeights {
+    /// The weights outside the blocks (embedding, final norm, output head,
+    /// nil when tied), shape-checked, with no blocks loaded.
+    public func outerWeights() throws -> LlamaWeights {
         let c = config
         let w = LlamaWeights(
-            embedding: try matrix(.embedding),
-            blocks: try (0..<c.numLayers).map { try block($0) },
-            finalNorm: try vector(.finalNorm),
+            embedding: try matrix(.embedding), blocks: [], finalNorm: try vector(.finalNorm),
             output: c.tieWordEmbeddings || !has(.output) ? nil : try matrix(.output))
-        try w.validate(c, file: path)
+        try w.validateOuter(c, file: path)
+        return w
+    }
+
+    /// One block's weights, shape-checked.
+    public func validatedBlock(_ i: Int) throws -> LlamaBlockWeights {
+        let b = try block(i)
+        try b.validate(index: i, config, file: path)
+        return b
+    }
+
+    /// Every weight, validated against the config.
+    public func loadWeights() throws -> LlamaWeights {
+        var w = try outerWeights()
+        w.blocks = try (0..<config.numLayers).map { try validatedBlock($0) }
         return w
     }
 }
