@@ -10,14 +10,8 @@ public final class KVCache: @unchecked Sendable {
     var k: UnsafeMutablePointer<Float>
     var v: UnsafeMutablePointer<Float>
 
-    public init(config c: LlamaConfig, capacity: Int = 64) {
-        layers = c.numLayers
-        kvHeads = c.numKVHeads
-        headDim = c.headDim
-        self.capacity = max(1, capacity)
-        let n = layers * kvHeads * self.capacity * headDim
-        k = .allocate(capacity: n)
-        v = .allocate(capacity: n)
+    public convenience init(config c: LlamaConfig, capacity: Int = 64) {
+        self.init(layers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, capacity: capacity)
     }
 
     deinit {

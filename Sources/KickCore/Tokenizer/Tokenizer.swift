@@ -223,10 +223,11 @@ public final class Tokenizer: @unchecked Sendable {
     public func id(of token: String) -> Int? { tokenIDs[token].map(Int.init) }
 
     public func isEndOfGeneration(_ id: Int) -> Bool {
-        id == eosID || (id >= 0 && id < types.count && types[id] == .control && endTokens.contains(tokens[id]))
+        id == eosID || (id >= 0 && id < types.count && types[id] == .control && Self.endTokens.contains(tokens[id]))
     }
 
-    private var endTokens: Set<String> { ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>"] }
+    /// Control tokens that end a turn in the chat formats kick knows.
+    private static let endTokens: Set<String> = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>"]
 }
 
 /// Splits UTF-8 bytes into the longest valid prefix and a trailing partial
