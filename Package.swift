@@ -36,10 +36,12 @@ let package = Package(
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Report", dependencies: [
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "TensorTests", dependencies: ["KickCore"]),
-        .testTarget(name: "FormatsTests", dependencies: ["KickCore"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["KickCore"]),
-        .testTarget(name: "ModelTests", dependencies: ["KickCore"]),
-        .testTarget(name: "InferTests", dependencies: ["KickCore"]),
+        // Helpers every test target shares (golden-data paths, temp folders).
+        .target(name: "KickTestSupport", dependencies: ["KickCore"], path: "Tests/Support"),
+        .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "InferTests", dependencies: ["KickCore", "KickTestSupport"]),
     ]
 )

@@ -1,12 +1,8 @@
 import Foundation
 import Testing
 @testable import KickCore
+import KickTestSupport
 
-func tempDir(_ name: String) -> String {
-    let d = NSTemporaryDirectory() + "kick-tests-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
 
 @Suite struct GGUFTests {
     /// A tiny GGUF with one tensor of each quantized type, encoded by hand.

