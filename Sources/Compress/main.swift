@@ -1,13 +1,113 @@
 import ArgumentParser
+import Foundation
 import KickCore
 
-/// kick-compress: not built yet (its issue is open); it says so rather than pretend.
+/// kick-compress: compress a model into a .kick checkpoint, and inspect
+/// and archive checkpoints.
 struct KickCompress: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kick-compress",
-        abstract: "kick-compress is not implemented yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "kick-compress",
+        abstract: "Compress Llama-family models into .kick checkpoints; inspect and archive them.",
+        subcommands: [Model.self, Convert.self, Inspect.self])
+}
+
+func printJSON(_ obj: Any) {
+    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: d, as: UTF8.self))
+}
+
+func logLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a model unchanged as a .kick checkpoint (every tensor at its source precision).")
+    @Option(name: .long, help: "A .gguf file, a Hugging Face folder or a .kick checkpoint.") var model: String
+    @Option(name: .long, help: "Output .kick file.") var out: String
+
     func run() throws {
-        throw ValidationError("kick-compress is not implemented yet")
+        let bundle = try ModelBundle.open(path: model)
+        let t0 = Date()
+        try CheckpointEncoder.write(bundle: bundle, to: out, metadata: ["method": "dense"], transform: { _, _ in [:] })
+        printJSON(["out": out, "seconds": Date().timeIntervalSince(t0)])
     }
 }
 
-KickCompress.main()
+struct Model: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compress every linear layer of every block (methods without calibration).")
+    @Option(name: .long, help: "A .gguf file, a Hugging Face folder or a .kick checkpoint.") var model: String
+    @Option(name: .long, help: "magnitude or rtn.") var method: String
+    @Option(name: .long, help: "Unstructured sparsity in (0, 1), e.g. 0.5.") var sparsity: Double?
+    @Option(name: .long, help: "N:M pattern, e.g. 2:4 (keep N of every M).") var pattern: String?
+    @Option(name: .long) var bits: Int?
+    @Option(name: .long, help: "Columns per quantization group (default: whole row).") var groupSize: Int?
+    @Flag(name: .long, help: "Symmetric quantization.") var sym = false
+    @Option(name: .long, help: "Output folder (model.kick is written there).") var out: String
+
+    func validate() throws {
+        switch method {
+        case "magnitude":
+            guard (sparsity == nil) != (pattern == nil) else { throw ValidationError("magnitude needs exactly one of --sparsity and --pattern") }
+            if let s = sparsity, !(s > 0 && s < 1) { throw ValidationError("--sparsity must lie in (0, 1)") }
+            if let p = pattern { _ = try SparsityPattern.parse(p) }
+        case "rtn":
+            guard let b = bits else { throw ValidationError("rtn needs --bits") }
+            try QuantizerSpec(bits: b, groupSize: groupSize, symmetric: sym).validate()
+        default:
+            throw ValidationError("--method must be magnitude or rtn here (wanda, sparsegpt and gptq need calibration and are not built yet)")
+        }
+    }
+
+    func run() throws {
+        let bundle = try ModelBundle.open(path: model)
+        let path = (out as NSString).appendingPathComponent("model.kick")
+        var meta = ["method": method]
+        let t0 = Date()
+        let transform: (Int, LlamaBlockWeights) throws -> [LinearRole: CompressedLinear]
+        if method == "magnitude" {
+            let p = try pattern.map(SparsityPattern.parse) ?? .unstructured(sparsity!)
+            meta["pattern"] = p.description
+            transform = { _, b in
+                var out: [LinearRole: CompressedLinear] = [:]
+                for r in LinearRole.allCases {
+                    let w = MagnitudePruner.prune(b[r], p)
+                    if case .nm(let n, let m) = p { out[r] = .nm(w, n: n, m: m) } else { out[r] = .pruned(w) }
+                }
+                return out
+            }
+        } else {
+            let spec = QuantizerSpec(bits: bits!, groupSize: groupSize, symmetric: sym)
+            meta["bits"] = String(spec.bits)
+            meta["group_size"] = spec.groupSize.map(String.init) ?? "row"
+            meta["symmetric"] = String(sym)
+            transform = { _, b in
+                Dictionary(uniqueKeysWithValues: LinearRole.allCases.map { ($0, CompressedLinear.quantized(RTNQuantizer.quantize(b[$0], spec), sparse: false)) })
+            }
+        }
+        try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: transform) { done, total in
+            let el = Date().timeIntervalSince(t0)
+            logLine(String(format: "kick-compress: block %d/%d  %.1fs elapsed  ETA %.1fs", done, total, el, el / Double(done) * Double(total - done)))
+        }
+        printJSON(["out": path, "seconds": Date().timeIntervalSince(t0)])
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "JSON summary of a .kick checkpoint.")
+    @Argument(help: "The .kick file.") var file: String
+    @Flag(name: .long, help: "Also decode every tensor, verifying every checksum.") var verify = false
+
+    func run() throws {
+        let ck = try KickCheckpoint(path: file)
+        if verify { for n in ck.tensorNames { _ = try ck.floats(n) } }
+        printJSON(CheckpointSummary.summarize(ck))
+    }
+}
+
+do {
+    var cmd = try KickCompress.parseAsRoot()
+    try cmd.run()
+} catch let e as KickError {
+    FileHandle.standardError.write(Data("kick-compress: error: \(e.description)\n".utf8))
+    exit(1)
+} catch {
+    KickCompress.exit(withError: error)
+}

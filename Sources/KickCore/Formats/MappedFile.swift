@@ -6,8 +6,21 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     public let base: UnsafeRawPointer?
+    private let owned: Bool
+
+    /// An in-memory copy standing in for a file (formats nested in others,
+    /// such as the tokenizer GGUF inside a checkpoint).
+    public init(bytes: [UInt8], label: String) {
+        path = label
+        size = bytes.count
+        owned = true
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: bytes.count) } }
+        base = UnsafeRawPointer(p)
+    }
 
     public init(path: String) throws {
+        owned = false
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
@@ -30,7 +43,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        if owned { base?.deallocate() } else if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }

@@ -20,7 +20,7 @@ public struct ModelBundle: Sendable {
     public static func open(path: String) throws -> ModelBundle {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw KickError("model not found (expected a .gguf file or a Hugging Face model folder)", file: path)
+            throw KickError("model not found (expected a .gguf file, a .kick checkpoint or a Hugging Face model folder)", file: path)
         }
         if isDir.boolValue {
             let src = try HFWeightSource(directory: path)
@@ -32,8 +32,9 @@ public struct ModelBundle: Sendable {
                let t = ChatTemplate.detect(fromJinja: o["chat_template"] as? String) { template = t }
             return ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template)
         }
-        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 4) ?? Data()
-        if head == Data("GGUF".utf8) {
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8) ?? Data()
+        if head == Data(KickFormat.magic) { return try openCheckpoint(path: path) }
+        if head.prefix(4) == Data("GGUF".utf8) {
             let reader = try GGUFReader(path: path)
             let src = try GGUFWeightSource(reader: reader)
             let tok = try Tokenizer(gguf: reader)
@@ -41,9 +42,35 @@ public struct ModelBundle: Sendable {
                 ?? (tok.tokens.contains("<|im_start|>") ? .chatml : .vicuna)
             return ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template)
         }
-        throw KickError("not a GGUF file (bad magic) and not a model folder", file: path)
+        throw KickError("neither a GGUF file nor a .kick checkpoint (bad magic), and not a model folder", file: path)
     }
 
     /// Loads every weight and builds the engine.
     public func loadModel() throws -> LlamaModel { try LlamaModel(source: source) }
+}
+
+extension ModelBundle {
+    /// A checkpoint opened as a model (its config, tokenizer and template).
+    static func openCheckpoint(path: String) throws -> ModelBundle {
+        let ck = try KickCheckpoint(path: path)
+        return ModelBundle(path: path, source: KickWeightSource(checkpoint: ck), tokenizer: try ck.tokenizer(),
+                           chatTemplate: ck.directory.chatTemplate)
+    }
+
+    /// The tokenizer as blobs for a checkpoint to carry.
+    public func tokenizerBlobs() throws -> (KickFormat.TokenizerRef, [(String, [UInt8])]) {
+        if let g = source as? GGUFWeightSource {
+            return (.init(kind: "gguf", blobs: ["tokenizer.gguf"], identity: tokenizer.identity),
+                    [("tokenizer.gguf", try TokenizerBlob.fromGGUF(g.reader))])
+        }
+        if let k = source as? KickWeightSource {
+            let t = k.checkpoint.directory.tokenizer
+            return (t, try t.blobs.map { ($0, try k.checkpoint.blob($0)) })
+        }
+        var files: [(String, [UInt8])] = []
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            if let d = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(f)) { files.append((f, [UInt8](d))) }
+        }
+        return (.init(kind: "huggingface", blobs: files.map(\.0), identity: tokenizer.identity), files)
+    }
 }

@@ -60,6 +60,9 @@ public protocol WeightSource: AnyObject, Sendable {
     /// The encoding the source stores a tensor in (for checkpoints that keep
     /// untouched tensors at their source precision).
     func sourceType(_ role: TensorRole) -> GGMLType?
+    /// The tensor exactly as the source stores it, for a checkpoint that
+    /// keeps untouched tensors at their source precision.
+    func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8])
 }
 
 extension WeightSource {
@@ -146,6 +149,17 @@ public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
     public func has(_ role: TensorRole) -> Bool { reader.tensors[role.ggufName] != nil }
     public func sourceType(_ role: TensorRole) -> GGMLType? { reader.tensors[role.ggufName]?.type }
 
+    public func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8]) {
+        let t = try reader.info(role.ggufName)
+        let raw = [UInt8](try reader.rawBytes(role.ggufName))
+        switch t.type {
+        case .f32: return (.dense(.f32), raw)
+        case .f16: return (.dense(.f16), raw)
+        case .bf16: return (.dense(.bf16), raw)
+        default: return (.ggml(t.type), raw)
+        }
+    }
+
     public func matrix(_ role: TensorRole) throws -> Matrix {
         guard reader.tensors[role.ggufName] != nil else {
             throw KickError("the \(role) (\(role.ggufName)) is missing", file: path)
@@ -207,6 +221,15 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
 
     public func has(_ role: TensorRole) -> Bool { shards[role.hfName] != nil }
     public func sourceType(_ role: TensorRole) -> GGMLType? { shards[role.hfName]?.tensors[role.hfName]?.dtype.ggml }
+
+    public func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8]) {
+        guard let r = shards[role.hfName], let t = r.tensors[role.hfName] else {
+            throw KickError("the \(role) (\(role.hfName)) is missing", file: directory)
+        }
+        let raw = [UInt8](try r.file.slice(offset: t.offset, length: t.length, what: "tensor \(t.name)"))
+        let v: ValueType = t.dtype == .f32 ? .f32 : t.dtype == .f16 ? .f16 : .bf16
+        return (.dense(v), raw)
+    }
 
     public func matrix(_ role: TensorRole) throws -> Matrix {
         guard let r = shards[role.hfName] else {

@@ -53,6 +53,13 @@ extension Tokenizer {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KickError("missing tokenizer.json", file: path)
         }
+        let dir = (path as NSString).deletingLastPathComponent
+        let tc = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("tokenizer_config.json"))
+        try self.init(huggingFaceJSON: data, tokenizerConfig: tc, config: config, label: path)
+    }
+
+    /// The same from the files' bytes (a checkpoint carries them as blobs).
+    public convenience init(huggingFaceJSON data: Data, tokenizerConfig: Data?, config: LlamaConfig?, label path: String) throws {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw KickError("tokenizer.json is not a JSON object", file: path)
         }
@@ -109,10 +116,8 @@ extension Tokenizer {
             throw KickError("tokenizer.json pre-tokenizer is neither ByteLevel nor Metaspace/byte-fallback", file: path)
         }
         // tokenizer_config.json: add_bos_token, bos/eos names
-        let dir = (path as NSString).deletingLastPathComponent
         var tc: [String: Any] = [:]
-        if let d = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("tokenizer_config.json")),
-           let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] { tc = o }
+        if let d = tokenizerConfig, let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] { tc = o }
         func tokenName(_ v: Any?) -> String? {
             if let s = v as? String { return s }
             if let d = v as? [String: Any] { return d["content"] as? String }

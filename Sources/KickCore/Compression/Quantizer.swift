@@ -1,0 +1,69 @@
+/// GPTQ's min-max quantizer (IST-DASLab `Quantizer`): asymmetric or
+/// symmetric, one scale and zero per group of values, round half to even.
+public struct QuantizerSpec: Codable, Sendable, Equatable {
+    public var bits: Int
+    /// Columns per group; nil or ≥ cols means one group per row.
+    public var groupSize: Int?
+    public var symmetric: Bool
+
+    public init(bits: Int, groupSize: Int? = nil, symmetric: Bool = false) {
+        self.bits = bits
+        self.groupSize = groupSize
+        self.symmetric = symmetric
+    }
+
+    public var maxq: Float { Float((1 << bits) - 1) }
+
+    public func validate() throws {
+        guard [2, 3, 4, 8].contains(bits) else { throw KickError("bits must be 2, 3, 4 or 8 (got \(bits))") }
+        if let g = groupSize, g <= 0 { throw KickError("group size must be positive (got \(g))") }
+    }
+
+    /// Scale and zero for a set of values: xmin = min(min x, 0),
+    /// xmax = max(max x, 0); symmetric ranges are ±max|x|; an all-zero range
+    /// becomes [−1, 1].
+    public func params<C: Collection>(_ x: C) -> (scale: Float, zero: Float) where C.Element == Float {
+        var xmin: Float = 0, xmax: Float = 0
+        for v in x { xmin = min(xmin, v); xmax = max(xmax, v) }
+        if symmetric {
+            xmax = max(abs(xmin), xmax)
+            if xmin < 0 { xmin = -xmax }
+        }
+        if xmin == 0 && xmax == 0 { xmin = -1; xmax = 1 }
+        let scale = (xmax - xmin) / maxq
+        let zero = symmetric ? (maxq + 1) / 2 : (-xmin / scale).rounded(.toNearestOrEven)
+        return (scale, zero)
+    }
+
+    @inline(__always)
+    public func code(_ x: Float, scale: Float, zero: Float) -> Float {
+        min(max((x / scale).rounded(.toNearestOrEven) + zero, 0), maxq)
+    }
+
+    @inline(__always)
+    public func quantize(_ x: Float, scale: Float, zero: Float) -> Float {
+        scale * (code(x, scale: scale, zero: zero) - zero)
+    }
+}
+
+/// Round-to-nearest: the quantizer applied to the weights as they are, no
+/// Hessian — the baseline every GPTQ table needs.
+public enum RTNQuantizer {
+    public static func quantize(_ w: Matrix, _ spec: QuantizerSpec) -> QuantizedMatrix {
+        let gs = min(spec.groupSize ?? w.cols, w.cols)
+        let groups = (w.cols + gs - 1) / gs
+        var codes = [UInt8](repeating: 0, count: w.rows * w.cols)
+        var scales = [Float](repeating: 0, count: w.rows * groups)
+        var zeros = [UInt8](repeating: 0, count: w.rows * groups)
+        for r in 0..<w.rows {
+            for g in 0..<groups {
+                let lo = r * w.cols + g * gs, hi = r * w.cols + min(w.cols, (g + 1) * gs)
+                let (s, z) = spec.params(w.data[lo..<hi])
+                scales[r * groups + g] = s
+                zeros[r * groups + g] = UInt8(z)
+                for i in lo..<hi { codes[i] = UInt8(spec.code(w.data[i], scale: s, zero: z)) }
+            }
+        }
+        return QuantizedMatrix(rows: w.rows, cols: w.cols, bits: spec.bits, groupSize: gs, codes: codes, scales: scales, zeros: zeros)
+    }
+}

@@ -1,0 +1,95 @@
+/// Which weights a pruning method may keep.
+public enum SparsityPattern: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// Prune this fraction in (0, 1).
+    case unstructured(Double)
+    /// Keep at most n of every m consecutive inputs of a row.
+    case nm(n: Int, m: Int)
+
+    public var description: String {
+        switch self {
+        case .unstructured(let s): return "unstructured-\(Int((s * 100).rounded()))"
+        case .nm(let n, let m): return "\(n)of\(m)"
+        }
+    }
+
+    public var sparsity: Double {
+        switch self {
+        case .unstructured(let s): return s
+        case .nm(let n, let m): return 1 - Double(n) / Double(m)
+        }
+    }
+
+    /// "0.5", "50%", "2:4".
+    public static func parse(_ s: String) throws -> SparsityPattern {
+        if let c = s.firstIndex(of: ":") {
+            guard let n = Int(s[..<c]), let m = Int(s[s.index(after: c)...]), n > 0, m > n, m <= 64 else {
+                throw KickError("pattern '\(s)' is not N:M with 0 < N < M ≤ 64")
+            }
+            return .nm(n: n, m: m)
+        }
+        let pct = s.hasSuffix("%")
+        guard var v = Double(pct ? String(s.dropLast()) : s) else { throw KickError("sparsity '\(s)' is not a number") }
+        if pct { v /= 100 }
+        guard v > 0, v < 1 else { throw KickError("sparsity \(s) must lie in (0, 1)") }
+        return .unstructured(v)
+    }
+}
+
+/// Masks from a per-weight metric (|W| for magnitude, |W|·‖X_j‖ for Wanda).
+public enum PruningMask {
+    /// Per matrix: threshold = sorted(metric)[int(numel · ratio)], prune
+    /// metric ≤ threshold (the magnitude reference).
+    public static func globalThreshold(_ metric: [Float], ratio: Double) -> [Bool] {
+        let k = Int(Double(metric.count) * ratio)
+        guard k < metric.count else { return metric.map { _ in true } }
+        let thr = metric.sorted()[k]
+        return metric.map { $0 <= thr }
+    }
+
+    /// Per output row: prune the int(cols · ratio) smallest (the Wanda reference).
+    public static func perRow(_ metric: [Float], rows: Int, cols: Int, ratio: Double) -> [Bool] {
+        let k = Int(Double(cols) * ratio)
+        var mask = [Bool](repeating: false, count: metric.count)
+        for r in 0..<rows {
+            let order = (0..<cols).sorted { metric[r * cols + $0] < metric[r * cols + $1] || (metric[r * cols + $0] == metric[r * cols + $1] && $0 < $1) }
+            for j in order.prefix(k) { mask[r * cols + j] = true }
+        }
+        return mask
+    }
+
+    /// In every group of m consecutive columns of a row, keep the n largest
+    /// (prune m − n); a narrower last group keeps min(n, width).
+    public static func nm(_ metric: [Float], rows: Int, cols: Int, n: Int, m: Int) -> [Bool] {
+        var mask = [Bool](repeating: false, count: metric.count)
+        for r in 0..<rows {
+            var g0 = 0
+            while g0 < cols {
+                let w = min(m, cols - g0)
+                let prune = max(0, w - n)
+                let order = (0..<w).sorted { metric[r * cols + g0 + $0] < metric[r * cols + g0 + $1] || (metric[r * cols + g0 + $0] == metric[r * cols + g0 + $1] && $0 < $1) }
+                for j in order.prefix(prune) { mask[r * cols + g0 + j] = true }
+                g0 += m
+            }
+        }
+        return mask
+    }
+
+    public static func apply(_ mask: [Bool], to w: inout Matrix) {
+        for i in w.data.indices where mask[i] { w.data[i] = 0 }
+    }
+}
+
+/// Magnitude pruning: metric |W|, per weight matrix.
+public enum MagnitudePruner {
+    public static func prune(_ w: Matrix, _ p: SparsityPattern) -> Matrix {
+        let metric = w.data.map(abs)
+        let mask: [Bool]
+        switch p {
+        case .unstructured(let s): mask = PruningMask.globalThreshold(metric, ratio: s)
+        case .nm(let n, let m): mask = PruningMask.nm(metric, rows: w.rows, cols: w.cols, n: n, m: m)
+        }
+        var out = w
+        PruningMask.apply(mask, to: &out)
+        return out
+    }
+}

@@ -1,0 +1,310 @@
+import Foundation
+
+/// The precision a checkpoint stores float values at.
+public enum ValueType: String, Codable, Sendable, CaseIterable {
+    case f32, f16, bf16
+    public var size: Int { self == .f32 ? 4 : 2 }
+
+    @inline(__always)
+    func append(_ v: Float, to out: inout [UInt8]) {
+        switch self {
+        case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+        case .f16: withUnsafeBytes(of: floatToHalf(v).littleEndian) { out.append(contentsOf: $0) }
+        case .bf16: withUnsafeBytes(of: floatToBF16(v).littleEndian) { out.append(contentsOf: $0) }
+        }
+    }
+
+    @inline(__always)
+    func load(_ p: UnsafeRawPointer, _ i: Int) -> Float {
+        switch self {
+        case .f32: return Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+        case .f16: return halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+        case .bf16: return bf16ToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+        }
+    }
+
+    /// The value type that keeps a source encoding's precision: f32 and bf16
+    /// stay; f16 and ggml's f16-scaled block types become f16.
+    public static func preserving(_ t: GGMLType?) -> ValueType {
+        switch t {
+        case .some(.f32): return .f32
+        case .some(.bf16): return .bf16
+        case .none: return .f32
+        default: return .f16
+        }
+    }
+}
+
+/// How one tensor's values are laid out before zstd. One table row per
+/// kind; the layouts are in docs/checkpoint-format.md.
+public struct TensorEncoding: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case dense, ggml, sparse, nm, quant, sparseQuant = "sparse-quant"
+    }
+    public var kind: Kind
+    public var values: ValueType?
+    public var ggmlType: String?
+    public var n: Int?
+    public var m: Int?
+    public var bits: Int?
+    public var groupSize: Int?
+    /// Quantized tensors whose columns were walked out of order (act-order)
+    /// store each column's group index.
+    public var groupIndex: Bool?
+
+    public static func dense(_ v: ValueType) -> Self { .init(kind: .dense, values: v) }
+    public static func ggml(_ t: GGMLType) -> Self { .init(kind: .ggml, ggmlType: t.name) }
+    public static func sparse(_ v: ValueType) -> Self { .init(kind: .sparse, values: v) }
+    public static func nm(_ n: Int, _ m: Int, _ v: ValueType) -> Self { .init(kind: .nm, values: v, n: n, m: m) }
+    public static func quant(bits: Int, groupSize: Int, groupIndex: Bool = false, sparse: Bool = false) -> Self {
+        .init(kind: sparse ? .sparseQuant : .quant, bits: bits, groupSize: groupSize, groupIndex: groupIndex ? true : nil)
+    }
+
+    public var description: String {
+        switch kind {
+        case .dense: return "dense-\(values?.rawValue ?? "?")"
+        case .ggml: return "ggml-\(ggmlType ?? "?")"
+        case .sparse: return "sparse-\(values?.rawValue ?? "?")"
+        case .nm: return "\(n ?? 0):\(m ?? 0)-\(values?.rawValue ?? "?")"
+        case .quant, .sparseQuant:
+            return "\(kind == .sparseQuant ? "sparse-" : "")q\(bits ?? 0)-g\(groupSize ?? 0)\(groupIndex == true ? "-gidx" : "")"
+        }
+    }
+}
+
+/// Integer codes with per-(row, group) scale and zero: x̂ = scale·(q − zero),
+/// as GPTQ's quantizer produces them.
+public struct QuantizedMatrix: Sendable, Equatable {
+    public var rows: Int
+    public var cols: Int
+    public var bits: Int
+    /// Columns per group (cols for one group per row).
+    public var groupSize: Int
+    /// rows × cols codes in [0, 2^bits).
+    public var codes: [UInt8]
+    /// rows × groups.
+    public var scales: [Float]
+    public var zeros: [UInt8]
+    /// Group of each column when not col / groupSize (act-order).
+    public var columnGroup: [Int32]?
+
+    public init(rows: Int, cols: Int, bits: Int, groupSize: Int, codes: [UInt8], scales: [Float], zeros: [UInt8], columnGroup: [Int32]? = nil) {
+        self.rows = rows; self.cols = cols; self.bits = bits; self.groupSize = groupSize
+        self.codes = codes; self.scales = scales; self.zeros = zeros; self.columnGroup = columnGroup
+    }
+
+    public var groups: Int { columnGroup.map { Int(($0.max() ?? 0) + 1) } ?? (cols + groupSize - 1) / groupSize }
+
+    @inline(__always) public func group(ofColumn c: Int) -> Int { columnGroup.map { Int($0[c]) } ?? c / groupSize }
+
+    public func dequantized() -> Matrix {
+        var out = Matrix(zeros: rows, cols)
+        let g = groups
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let k = r * g + group(ofColumn: c)
+                out.data[r * cols + c] = scales[k] * (Float(codes[r * cols + c]) - Float(zeros[k]))
+            }
+        }
+        return out
+    }
+}
+
+/// Encodes tensors into the checkpoint's payload layouts and back.
+public enum TensorCodec {
+    // MARK: float encodings
+
+    public static func encodeDense(_ values: [Float], _ v: ValueType) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * v.size)
+        for x in values { v.append(x, to: &out) }
+        return out
+    }
+
+    /// Bitmask of nonzeros (row-major, LSB first), then the nonzero values.
+    public static func encodeSparse(_ values: [Float], _ v: ValueType) -> [UInt8] {
+        var mask = [UInt8](repeating: 0, count: (values.count + 7) / 8)
+        var kept: [UInt8] = []
+        for (i, x) in values.enumerated() where x != 0 {
+            mask[i >> 3] |= 1 << UInt8(i & 7)
+            v.append(x, to: &kept)
+        }
+        return mask + kept
+    }
+
+    /// N:M — per row, groups of M consecutive columns (the last may be
+    /// narrower) keep k = min(N, width) positions: every group's pattern rank
+    /// (⌈log2 C(width, k)⌉ bits), then every kept value. Nil when some group
+    /// holds more than N nonzeros.
+    public static func encodeNM(_ m: Matrix, n: Int, groupOf M: Int, _ v: ValueType) -> [UInt8]? {
+        var bits = BitWriter()
+        var vals: [UInt8] = []
+        for r in 0..<m.rows {
+            var g0 = 0
+            while g0 < m.cols {
+                let w = min(M, m.cols - g0), k = min(n, w)
+                var pos: [Int] = []
+                for j in 0..<w where m.data[r * m.cols + g0 + j] != 0 { pos.append(j) }
+                if pos.count > k { return nil }
+                var j = 0
+                while pos.count < k { if !pos.contains(j) { pos.append(j) }; j += 1 }
+                pos.sort()
+                bits.write(UInt64(Combinations.rank(pos)), bits: Combinations.bits(w, k))
+                for p in pos { v.append(m.data[r * m.cols + g0 + p], to: &vals) }
+                g0 += M
+            }
+        }
+        return bits.finish() + vals
+    }
+
+    // MARK: quantized encodings
+
+    /// Codes (all, or with a mask only those ≠ zero), then f32 scales, then
+    /// u8 zeros, then (act-order) a u32 group index per column.
+    public static func encodeQuant(_ q: QuantizedMatrix, sparse: Bool) -> [UInt8] {
+        let g = q.groups
+        var mask = [UInt8](repeating: 0, count: sparse ? (q.rows * q.cols + 7) / 8 : 0)
+        var codes = BitWriter(capacityBits: q.rows * q.cols * q.bits)
+        for r in 0..<q.rows {
+            for c in 0..<q.cols {
+                let i = r * q.cols + c
+                if sparse {
+                    if q.codes[i] == q.zeros[r * g + q.group(ofColumn: c)] { continue }
+                    mask[i >> 3] |= 1 << UInt8(i & 7)
+                }
+                codes.write(UInt64(q.codes[i]), bits: q.bits)
+            }
+        }
+        var out = mask + codes.finish()
+        for s in q.scales { withUnsafeBytes(of: s.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        out.append(contentsOf: q.zeros)
+        if let cg = q.columnGroup { for x in cg { withUnsafeBytes(of: UInt32(x).littleEndian) { out.append(contentsOf: $0) } } }
+        return out
+    }
+
+    // MARK: decoding
+
+    /// Decodes a payload to float32 values, checking its length against the
+    /// layout first: a payload of the wrong size is corrupt.
+    public static func decode(_ p: UnsafeRawBufferPointer, rows: Int, cols: Int, _ e: TensorEncoding) throws -> [Float] {
+        let count = rows * cols
+        var out = [Float](repeating: 0, count: count)
+        func need(_ n: Int) throws {
+            guard p.count == n else { throw KickError("payload is \(p.count) bytes, \(e.description) of \(rows)×\(cols) needs \(n)") }
+        }
+        func needAtLeast(_ n: Int) throws {
+            guard p.count >= n else { throw KickError("payload is \(p.count) bytes, \(e.description) of \(rows)×\(cols) needs at least \(n)") }
+        }
+        switch e.kind {
+        case .dense:
+            guard let v = e.values else { throw KickError("dense encoding lacks its value type") }
+            try need(count * v.size)
+            for i in 0..<count { out[i] = v.load(p.baseAddress!, i) }
+        case .ggml:
+            guard let t = GGMLType.supported.first(where: { $0.name == e.ggmlType }) else {
+                throw KickError("unknown ggml type \(e.ggmlType ?? "none")")
+            }
+            guard cols % t.blockSize == 0 else { throw KickError("\(t.name) needs rows that are whole blocks") }
+            try need(t.byteCount(elements: count))
+            out.withUnsafeMutableBufferPointer { t.dequantize(p.baseAddress!, count, $0.baseAddress!) }
+        case .sparse:
+            guard let v = e.values else { throw KickError("sparse encoding lacks its value type") }
+            let maskBytes = (count + 7) / 8
+            try needAtLeast(maskBytes)
+            var kept = 0
+            for b in 0..<maskBytes { kept += p[b].nonzeroBitCount }
+            try need(maskBytes + kept * v.size)
+            guard count % 8 == 0 || p[maskBytes - 1] >> UInt8(count % 8) == 0 else { throw KickError("mask has bits past the end") }
+            var k = 0
+            let vals = p.baseAddress! + maskBytes
+            for i in 0..<count where p[i >> 3] & (1 << UInt8(i & 7)) != 0 {
+                out[i] = v.load(vals, k)
+                k += 1
+            }
+        case .nm:
+            guard let v = e.values, let n = e.n, let M = e.m, n > 0, M > n, M <= 64 else { throw KickError("bad N:M parameters") }
+            var patternBits = 0, keptCount = 0
+            var g0 = 0
+            while g0 < cols { let w = min(M, cols - g0); patternBits += Combinations.bits(w, min(n, w)); keptCount += min(n, w); g0 += M }
+            let pb = BitWriter.byteCount(bits: patternBits * rows)
+            try need(pb + keptCount * rows * v.size)
+            var reader = BitReader(UnsafeRawBufferPointer(rebasing: p[0..<pb]))
+            let vals = p.baseAddress! + pb
+            var k = 0
+            for r in 0..<rows {
+                g0 = 0
+                while g0 < cols {
+                    let w = min(M, cols - g0), kk = min(n, w)
+                    let rank = Int(reader.read(bits: Combinations.bits(w, kk)))
+                    guard rank < Combinations.choose(w, kk) else { throw KickError("N:M pattern index \(rank) out of range") }
+                    for pos in Combinations.unrank(rank, m: w, k: kk) {
+                        out[r * cols + g0 + pos] = v.load(vals, k)
+                        k += 1
+                    }
+                    g0 += M
+                }
+            }
+        case .quant, .sparseQuant:
+            guard let bits = e.bits, [2, 3, 4, 8].contains(bits), let gs = e.groupSize, gs > 0 else {
+                throw KickError("bad quantization parameters")
+            }
+            let q = try decodeQuant(p, rows: rows, cols: cols, bits: bits, groupSize: gs, sparse: e.kind == .sparseQuant,
+                                    groupIndex: e.groupIndex == true)
+            return q.dequantized().data
+        }
+        return out
+    }
+
+    /// The codes, scales and zeros of a quantized payload.
+    public static func decodeQuant(_ p: UnsafeRawBufferPointer, rows: Int, cols: Int, bits: Int, groupSize gs: Int,
+                                   sparse: Bool, groupIndex: Bool) throws -> QuantizedMatrix {
+        let count = rows * cols
+        let maskBytes = sparse ? (count + 7) / 8 : 0
+        guard p.count >= maskBytes else { throw KickError("payload shorter than its mask") }
+        var kept = count
+        if sparse {
+            kept = 0
+            for b in 0..<maskBytes { kept += p[b].nonzeroBitCount }
+            guard count % 8 == 0 || p[maskBytes - 1] >> UInt8(count % 8) == 0 else { throw KickError("mask has bits past the end") }
+        }
+        let codeBytes = BitWriter.byteCount(bits: kept * bits)
+        let cgBytes = groupIndex ? cols * 4 : 0
+        // the group count comes from the index when there is one
+        var groups = (cols + gs - 1) / gs
+        var columnGroup: [Int32]? = nil
+        if groupIndex {
+            guard p.count >= cgBytes else { throw KickError("payload shorter than its group index") }
+            let base = p.baseAddress! + p.count - cgBytes
+            let cg = (0..<cols).map { Int32(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            guard let mx = cg.max(), cg.allSatisfy({ $0 >= 0 && $0 <= mx }), Int(mx) < cols else { throw KickError("bad group index") }
+            groups = Int(mx) + 1
+            columnGroup = cg
+        }
+        let need = maskBytes + codeBytes + rows * groups * 5 + cgBytes
+        guard p.count == need else { throw KickError("payload is \(p.count) bytes, q\(bits) of \(rows)×\(cols) needs \(need)") }
+        var codes = [UInt8](repeating: 0, count: count)
+        var zeros = [UInt8](repeating: 0, count: rows * groups)
+        var scales = [Float](repeating: 0, count: rows * groups)
+        let sBase = p.baseAddress! + maskBytes + codeBytes
+        for i in 0..<rows * groups {
+            scales[i] = Float(bitPattern: UInt32(littleEndian: sBase.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+            zeros[i] = sBase.load(fromByteOffset: rows * groups * 4 + i, as: UInt8.self)
+            guard Int(zeros[i]) < 1 << bits || bits == 8 else { throw KickError("zero point \(zeros[i]) exceeds \(bits) bits") }
+        }
+        var q = QuantizedMatrix(rows: rows, cols: cols, bits: bits, groupSize: gs, codes: codes, scales: scales, zeros: zeros,
+                                columnGroup: columnGroup)
+        var reader = BitReader(UnsafeRawBufferPointer(rebasing: p[maskBytes..<maskBytes + codeBytes]))
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let i = r * cols + c
+                if sparse && p[i >> 3] & (1 << UInt8(i & 7)) == 0 {
+                    codes[i] = zeros[r * groups + q.group(ofColumn: c)]
+                } else {
+                    codes[i] = UInt8(reader.read(bits: bits))
+                }
+            }
+        }
+        q.codes = codes
+        return q
+    }
+}
