@@ -10,10 +10,11 @@ PC_MODULES := openblas libzstd libarchive
 RELEASE := .build/release
 DEBUG := .build/debug
 
-.PHONY: deps build build-debug model test bench clean distclean help
+.PHONY: deps build build-debug model test bench archive clean distclean help
+WORK := work/$(MODEL)
 
 help:
-	@echo "make deps | build | model | test | bench | clean | distclean"
+	@echo "make deps | build | model | test | bench | archive [CONFIG=…] | clean | distclean"
 
 # System libraries through pkg-config; installed with apt-get when root.
 deps:
@@ -47,7 +48,22 @@ test: build-debug
 bench: build
 	@m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && \
 	echo "kick-infer bench (SmolLM2-135M, OpenBLAS threads as set by OPENBLAS_NUM_THREADS or all cores):" && \
-	$(RELEASE)/kick-infer bench --model $$m
+	$(RELEASE)/kick-infer bench --model $$m && \
+	echo "checkpoint load time (dense and magnitude 2:4 written by kick-compress):" && \
+	$(RELEASE)/kick-compress convert --model $$m --out work/bench/dense.kick >/dev/null && \
+	$(RELEASE)/kick-compress model --model $$m --method magnitude --pattern 2:4 --out work/bench/magnitude-2of4 >/dev/null 2>&1 && \
+	$(RELEASE)/kick-infer bench-load --model $$m --model work/bench/dense.kick --model work/bench/magnitude-2of4/model.kick
+
+# One configuration (CONFIG=…) or every one under work/$(MODEL)/compress,
+# with its infer folder when there is one, into work/$(MODEL)/archive/.
+archive: build
+	@cfgs="$(CONFIG)"; [ -n "$$cfgs" ] || cfgs=$$(ls $(WORK)/compress 2>/dev/null); \
+	[ -n "$$cfgs" ] || { echo "make archive: no configurations under $(WORK)/compress"; exit 1; }; \
+	for c in $$cfgs; do \
+	  [ -d "$(WORK)/compress/$$c" ] || { echo "make archive: $(WORK)/compress/$$c does not exist"; exit 1; }; \
+	  dirs="$(WORK)/compress/$$c"; [ -d "$(WORK)/infer/$$c" ] && dirs="$$dirs $(WORK)/infer/$$c"; \
+	  $(RELEASE)/kick-compress archive --base $(WORK) --out $(WORK)/archive/$$c.tar.zst $$dirs || exit 1; \
+	done
 
 clean:
 	rm -rf work

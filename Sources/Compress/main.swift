@@ -8,7 +8,7 @@ struct KickCompress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-compress",
         abstract: "Compress Llama-family models into .kick checkpoints; inspect and archive them.",
-        subcommands: [Model.self, Convert.self, Inspect.self])
+        subcommands: [Model.self, Convert.self, Inspect.self, Archive.self, Extract.self])
 }
 
 func printJSON(_ obj: Any) {
@@ -99,6 +99,31 @@ struct Inspect: ParsableCommand {
         let ck = try KickCheckpoint(path: file)
         if verify { for n in ck.tensorNames { _ = try ck.floats(n) } }
         printJSON(CheckpointSummary.summarize(ck))
+    }
+}
+
+struct Archive: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pack configuration folders into one .tar.zst with a sha256 manifest.")
+    @Option(name: .long, help: "Output .tar.zst file.") var out: String
+    @Argument(help: "Configuration folders (checkpoint, manifests, logs, scores).") var folders: [String]
+    @Option(name: .long, help: "Name members by their path relative to this folder (default: by folder name).") var base: String?
+
+    func validate() throws { guard !folders.isEmpty else { throw ValidationError("name at least one folder") } }
+
+    func run() throws {
+        let m = try CheckpointArchive.create(out, folders: folders, relativeTo: base)
+        printJSON(["out": out, "members": m.members.count, "bytes": m.members.reduce(0) { $0 + $1.size }])
+    }
+}
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Unpack an archive after verifying every member's sha256; refuses paths that escape the target.")
+    @Argument(help: "The .tar.zst file.") var archive: String
+    @Option(name: .long, help: "Target folder.") var into: String
+
+    func run() throws {
+        let m = try CheckpointArchive.extract(archive, into: into)
+        printJSON(["into": into, "members": m.members.count, "verified": true])
     }
 }
 

@@ -8,7 +8,7 @@ struct KickInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-infer",
         abstract: "Run a Llama-family model (GGUF file or Hugging Face folder) on CPU.",
-        subcommands: [Tokenize.self, Logits.self, Generate.self, Perplexity.self, Bench.self])
+        subcommands: [Tokenize.self, Logits.self, Generate.self, Perplexity.self, Bench.self, BenchLoad.self])
 }
 
 struct ModelOption: ParsableArguments {
@@ -141,6 +141,20 @@ struct Bench: ParsableCommand {
         let r = try EngineBenchmark.run(path: m.model, promptTokens: promptTokens, decodeTokens: decodeTokens,
                                         batch: batch, batchDecodeTokens: batchDecodeTokens)
         printJSON(r)
+    }
+}
+
+struct BenchLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-load", abstract: "Median seconds to load each model into the engine.")
+    @Option(name: .long, help: "Models to load (repeatable).") var model: [String]
+    @Option(name: .long) var repeats = 3
+
+    func run() throws {
+        for m in model {
+            let s = try EngineBenchmark.loadSeconds(path: m, repeats: repeats)
+            let size = (try? FileManager.default.attributesOfItem(atPath: m)[.size] as? Int) ?? nil
+            printJSON(["model": m, "load_seconds": s, "file_bytes": size ?? 0])
+        }
     }
 }
 

@@ -22,8 +22,8 @@ public enum SparsityPattern: Codable, Sendable, Equatable, CustomStringConvertib
     /// "0.5", "50%", "2:4".
     public static func parse(_ s: String) throws -> SparsityPattern {
         if let c = s.firstIndex(of: ":") {
-            guard let n = Int(s[..<c]), let m = Int(s[s.index(after: c)...]), n > 0, m > n, m <= 64 else {
-                throw KickError("pattern '\(s)' is not N:M with 0 < N < M ≤ 64")
+            guard let n = Int(s[..<c]), let m = Int(s[s.index(after: c)...]), n > 0, m > n, m <= KickFormat.maxGroup else {
+                throw KickError("pattern '\(s)' is not N:M with 0 < N < M ≤ \(KickFormat.maxGroup)")
             }
             return .nm(n: n, m: m)
         }

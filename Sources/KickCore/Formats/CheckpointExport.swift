@@ -28,7 +28,7 @@ public enum CheckpointEncoder {
             let sparse = TensorCodec.encodeSparse(m.data, values)
             return sparse.count < m.data.count * values.size ? (.sparse(values), sparse) : (.dense(values), TensorCodec.encodeDense(m.data, values))
         case .nm(let m, let n, let mm):
-            if let p = TensorCodec.encodeNM(m, n: n, groupOf: mm, values) { return (.nm(n, mm, values), p) }
+            if mm <= KickFormat.maxGroup, let p = TensorCodec.encodeNM(m, n: n, groupOf: mm, values) { return (.nm(n, mm, values), p) }
             return encode(.pruned(m), values: values)
         case .quantized(let q, let sparse):
             let e = TensorEncoding.quant(bits: q.bits, groupSize: q.groupSize, groupIndex: q.columnGroup != nil, sparse: sparse)

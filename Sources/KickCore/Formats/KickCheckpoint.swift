@@ -8,6 +8,9 @@ public enum KickFormat {
     public static let version: UInt32 = 1
     public static let headerSize = 64
     public static let defaultChunk = 4 << 20
+    /// Largest M of an N:M pattern: C(16, 8) = 12,870 patterns still
+    /// tabulate; the paper's patterns use M ≤ 8.
+    public static let maxGroup = 16
 
     public struct Chunk: Codable, Sendable, Equatable {
         public var offset: Int

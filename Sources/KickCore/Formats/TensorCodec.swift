@@ -222,7 +222,7 @@ public enum TensorCodec {
                 k += 1
             }
         case .nm:
-            guard let v = e.values, let n = e.n, let M = e.m, n > 0, M > n, M <= 64 else { throw KickError("bad N:M parameters") }
+            guard let v = e.values, let n = e.n, let M = e.m, n > 0, M > n, M <= KickFormat.maxGroup else { throw KickError("bad N:M parameters \(e.n ?? 0):\(e.m ?? 0)") }
             var patternBits = 0, keptCount = 0
             var g0 = 0
             while g0 < cols { let w = min(M, cols - g0); patternBits += Combinations.bits(w, min(n, w)); keptCount += min(n, w); g0 += M }
@@ -230,18 +230,24 @@ public enum TensorCodec {
             try need(pb + keptCount * rows * v.size)
             var reader = BitReader(UnsafeRawBufferPointer(rebasing: p[0..<pb]))
             let vals = p.baseAddress! + pb
+            // rank → positions, tabulated once for the full width and the last group's
+            let full = PatternTable(m: M, k: min(n, M))
+            let tailWidth = cols % M
+            let tail = tailWidth > 0 ? PatternTable(m: tailWidth, k: min(n, tailWidth)) : nil
             var k = 0
-            for r in 0..<rows {
-                g0 = 0
-                while g0 < cols {
-                    let w = min(M, cols - g0), kk = min(n, w)
-                    let rank = Int(reader.read(bits: Combinations.bits(w, kk)))
-                    guard rank < Combinations.choose(w, kk) else { throw KickError("N:M pattern index \(rank) out of range") }
-                    for pos in Combinations.unrank(rank, m: w, k: kk) {
-                        out[r * cols + g0 + pos] = v.load(vals, k)
-                        k += 1
+            try out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows {
+                    g0 = 0
+                    while g0 < cols {
+                        let t = cols - g0 >= M ? full : tail!
+                        let rank = Int(reader.read(bits: t.bits))
+                        guard rank < t.count else { throw KickError("N:M pattern index \(rank) out of range") }
+                        for j in 0..<t.k {
+                            o[r * cols + g0 + t.position(rank, j)] = v.load(vals, k)
+                            k += 1
+                        }
+                        g0 += M
                     }
-                    g0 += M
                 }
             }
         case .quant, .sparseQuant:
@@ -307,4 +313,25 @@ public enum TensorCodec {
         q.codes = codes
         return q
     }
+}
+
+/// The positions of every pattern rank of k kept out of m, tabulated so N:M
+/// decoding does no combinatorics per group.
+struct PatternTable {
+    let k: Int
+    let bits: Int
+    let count: Int
+    private let positions: [Int]
+
+    init(m: Int, k: Int) {
+        self.k = k
+        bits = Combinations.bits(m, k)
+        count = Combinations.choose(m, k)
+        var p: [Int] = []
+        p.reserveCapacity(count * k)
+        for r in 0..<count { p += Combinations.unrank(r, m: m, k: k) }
+        positions = p
+    }
+
+    @inline(__always) func position(_ rank: Int, _ j: Int) -> Int { positions[rank * k + j] }
 }

@@ -3,6 +3,18 @@ import Foundation
 /// The engine figures `make bench` prints: load time, prefill tokens/s,
 /// single-sequence decode tokens/s and batched decode throughput.
 public enum EngineBenchmark {
+    /// Seconds to open a model and build the engine from it: the median of
+    /// `repeats` loads (the file already in the page cache after the first).
+    public static func loadSeconds(path: String, repeats: Int = 3) throws -> Double {
+        var times: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            let t0 = Date()
+            _ = try ModelBundle.open(path: path).loadModel()
+            times.append(Date().timeIntervalSince(t0))
+        }
+        return times.sorted()[times.count / 2]
+    }
+
     public static func run(path: String, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> [String: Any] {
         var t0 = Date()
         let bundle = try ModelBundle.open(path: path)
