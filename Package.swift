@@ -42,6 +42,7 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "InferTests", dependencies: ["KickCore", "KickTestSupport"]),
     ]
 )

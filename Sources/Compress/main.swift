@@ -8,7 +8,7 @@ struct KickCompress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-compress",
         abstract: "Compress Llama-family models into .kick checkpoints; inspect and archive them.",
-        subcommands: [Model.self, Convert.self, Inspect.self, Archive.self, Extract.self])
+        subcommands: [Layer.self, Model.self, Convert.self, Inspect.self, Archive.self, Extract.self])
 }
 
 func printJSON(_ obj: Any) {
@@ -17,6 +17,81 @@ func printJSON(_ obj: Any) {
 }
 
 func logLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// The options every compression command shares.
+struct MethodOptions: ParsableArguments {
+    @Option(name: .long, help: "magnitude, wanda, sparsegpt, gptq or rtn.") var method: String
+    @Option(name: .long, help: "Unstructured sparsity in (0, 1), e.g. 0.5.") var sparsity: Double?
+    @Option(name: .long, help: "N:M pattern: keep N of every M inputs, e.g. 2:4.") var pattern: String?
+    @Option(name: .long, help: "Quantization bits: 2, 3, 4 or 8.") var bits: Int?
+    @Option(name: .long, help: "Columns per quantization group (default: one group per row).") var groupSize: Int?
+    @Flag(name: .long, help: "Symmetric quantization.") var sym = false
+    @Flag(name: .long, help: "GPTQ: walk columns by descending Hessian diagonal.") var actOrder = false
+    @Flag(name: .long, help: "GPTQ: fix every group's scale and zero before the walk.") var staticGroups = false
+    @Option(name: .long) var blocksize = 128
+    @Option(name: .long) var percdamp: Float = 0.01
+
+    func spec() throws -> CompressionSpec {
+        guard let m = CompressionSpec.Method(rawValue: method) else {
+            throw ValidationError("--method must be one of \(CompressionSpec.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if sparsity != nil && pattern != nil { throw ValidationError("give --sparsity or --pattern, not both") }
+        var p: SparsityPattern?
+        if let s = sparsity {
+            guard s > 0 && s < 1 else { throw ValidationError("--sparsity must lie in (0, 1)") }
+            p = .unstructured(s)
+        }
+        if let pattern { p = try SparsityPattern.parse(pattern) }
+        let q = bits.map { QuantizerSpec(bits: $0, groupSize: groupSize, symmetric: sym) }
+        if q == nil && (groupSize != nil || sym) { throw ValidationError("--group-size and --sym need --bits") }
+        let spec = CompressionSpec(method: m, pattern: p, quantizer: q, actOrder: actOrder, staticGroups: staticGroups,
+                                   blocksize: blocksize, percdamp: percdamp)
+        do { try spec.validate() } catch let e as KickError { throw ValidationError(e.message) }
+        return spec
+    }
+}
+
+struct Layer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compress one linear layer: W (outputs × inputs) given calibration inputs X (tokens × inputs).")
+    @OptionGroup var m: MethodOptions
+    @Option(name: .long, help: "Weight .npy (outputs × inputs).") var weight: String
+    @Option(name: .long, help: "Calibration inputs .npy (tokens × inputs); needed by wanda, sparsegpt and gptq.") var calib: String?
+    @Option(name: .long, help: "Output .npy: the compressed weight in float32 (dequantized).") var out: String
+
+    func validate() throws { _ = try m.spec() }
+
+    func run() throws {
+        let spec = try m.spec()
+        let w = try Npy.read(path: weight).matrix(file: weight)
+        var x: Matrix?
+        if let calib {
+            let c = try Npy.read(path: calib).matrix(file: calib)
+            guard c.cols == w.cols else { throw KickError("calibration has \(c.cols) inputs, the weight \(w.cols)", file: calib) }
+            x = c
+        } else if spec.needsCalibration {
+            throw ValidationError("\(spec.method.rawValue) needs --calib")
+        }
+        let t0 = Date()
+        var stats: HessianAccumulator?
+        if let x, spec.needsCalibration {
+            let h = HessianAccumulator(cols: x.cols, full: spec.needsHessian)
+            x.data.withUnsafeBufferPointer { h.add($0, rows: x.rows, samples: 1) }
+            stats = h
+        }
+        let wc = try spec.compress(w, stats: stats).matrix
+        let seconds = Date().timeIntervalSince(t0)
+        try Npy.write(Npy.Array(shape: [wc.rows, wc.cols], data: wc.data), to: out)
+        var result: [String: Any] = ["out": out, "method": spec.method.rawValue, "config": spec.configName, "seconds": seconds,
+                                     "sparsity": Double(wc.data.filter { $0 == 0 }.count) / Double(wc.data.count)]
+        if let x {
+            let a = x.timesTransposed(wc), b = x.timesTransposed(w)
+            var num = 0.0, den = 0.0
+            for i in a.data.indices { num += Double(a.data[i] - b.data[i]) * Double(a.data[i] - b.data[i]); den += Double(b.data[i]) * Double(b.data[i]) }
+            result["relative_output_error"] = (num / den).squareRoot()
+        }
+        printJSON(result)
+    }
+}
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a model unchanged as a .kick checkpoint (every tensor at its source precision).")

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Every method kick compresses with, and its parameters, as the command
+/// lines and manifests name them.
+public struct CompressionSpec: Codable, Sendable, Equatable {
+    public enum Method: String, Codable, Sendable, CaseIterable {
+        case magnitude, wanda, sparsegpt, gptq, rtn
+    }
+    public var method: Method
+    public var pattern: SparsityPattern?
+    public var quantizer: QuantizerSpec?
+    public var actOrder = false
+    public var staticGroups = false
+    public var blocksize = 128
+    public var percdamp: Float = 0.01
+
+    public init(method: Method, pattern: SparsityPattern? = nil, quantizer: QuantizerSpec? = nil, actOrder: Bool = false,
+                staticGroups: Bool = false, blocksize: Int = 128, percdamp: Float = 0.01) {
+        self.method = method
+        self.pattern = pattern
+        self.quantizer = quantizer
+        self.actOrder = actOrder
+        self.staticGroups = staticGroups
+        self.blocksize = blocksize
+        self.percdamp = percdamp
+    }
+
+    /// Methods that need calibration inputs.
+    public var needsCalibration: Bool { method == .wanda || method == .sparsegpt || method == .gptq }
+    /// Methods that need the full Hessian rather than column norms.
+    public var needsHessian: Bool { method == .sparsegpt || method == .gptq }
+
+    public func validate() throws {
+        switch method {
+        case .magnitude, .wanda:
+            guard pattern != nil else { throw KickError("\(method.rawValue) needs a sparsity or an N:M pattern") }
+            guard quantizer == nil else { throw KickError("\(method.rawValue) does not quantize; use sparsegpt with bits for both") }
+        case .sparsegpt:
+            guard pattern != nil else { throw KickError("sparsegpt needs a sparsity or an N:M pattern") }
+            if quantizer?.groupSize != nil { throw KickError("sparsegpt quantizes per row, as its reference does; drop the group size") }
+        case .gptq, .rtn:
+            guard quantizer != nil else { throw KickError("\(method.rawValue) needs bits") }
+            guard pattern == nil else { throw KickError("\(method.rawValue) does not prune; use sparsegpt with bits for both") }
+        }
+        try quantizer?.validate()
+        if actOrder && method != .gptq { throw KickError("act-order is a GPTQ option") }
+        if staticGroups && method != .gptq { throw KickError("static groups are a GPTQ option") }
+        if needsHessian { try obs.validate() }
+    }
+
+    var obs: OBSCompressor {
+        OBSCompressor(pattern: pattern, quantizer: quantizer, actOrder: actOrder, staticGroups: staticGroups,
+                      blocksize: blocksize, percdamp: percdamp)
+    }
+
+    /// A name for the configuration: dense | <method>-<pattern>-<level>.
+    public var configName: String {
+        var parts = [method.rawValue]
+        switch pattern {
+        case .unstructured(let s)?: parts += ["unstructured", String(Int((s * 100).rounded()))]
+        case .nm(let n, let m)?: parts += ["\(n)of\(m)", String(Int((1 - Double(n) / Double(m)) * 100))]
+        case nil: break
+        }
+        if let q = quantizer { parts.append("w\(q.bits)" + (q.groupSize.map { "g\($0)" } ?? "") + (q.symmetric ? "sym" : "")) }
+        if actOrder { parts.append("actorder") }
+        return parts.joined(separator: "-")
+    }
+
+    /// Compresses one linear layer given the statistics of its inputs.
+    public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
+        switch method {
+        case .magnitude:
+            let out = MagnitudePruner.prune(w, pattern!)
+            if case .nm(let n, let m)? = pattern { return .nm(out, n: n, m: m) }
+            return .pruned(out)
+        case .rtn:
+            return .quantized(RTNQuantizer.quantize(w, quantizer!), sparse: false)
+        case .wanda:
+            guard let stats else { throw KickError("wanda needs calibration inputs") }
+            return WandaPruner.prune(w, columnNorms: stats.columnNorms, pattern!)
+        case .sparsegpt, .gptq:
+            guard let stats, stats.full else { throw KickError("\(method.rawValue) needs the inputs' Hessian") }
+            return try obs.compress(w, hessian: stats.H)
+        }
+    }
+}
