@@ -107,61 +107,38 @@ struct Convert: ParsableCommand {
 }
 
 struct Model: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Compress every linear layer of every block (methods without calibration).")
+    static let configuration = CommandConfiguration(
+        abstract: "Compress every linear layer of every block, one block at a time, into DIR/model.kick with DIR/model.kick.manifest.json.")
+    @OptionGroup var m: MethodOptions
     @Option(name: .long, help: "A .gguf file, a Hugging Face folder or a .kick checkpoint.") var model: String
-    @Option(name: .long, help: "magnitude or rtn.") var method: String
-    @Option(name: .long, help: "Unstructured sparsity in (0, 1), e.g. 0.5.") var sparsity: Double?
-    @Option(name: .long, help: "N:M pattern, e.g. 2:4 (keep N of every M).") var pattern: String?
-    @Option(name: .long) var bits: Int?
-    @Option(name: .long, help: "Columns per quantization group (default: whole row).") var groupSize: Int?
-    @Flag(name: .long, help: "Symmetric quantization.") var sym = false
-    @Option(name: .long, help: "Output folder (model.kick is written there).") var out: String
+    @Option(name: .long, help: "Calibration windows (.tok from kick-ingest calib); needed by wanda, sparsegpt and gptq.") var calib: String?
+    @Flag(name: .long, help: "Capture the inputs of o and down from the uncompressed block instead of after q/k/v and gate/up are compressed.")
+    var noTrueSequential = false
+    @Option(name: .long, help: "Calibration windows per block forward (memory).") var samplesPerBatch = 8
+    @Option(name: .long, help: "Output folder.") var out: String
 
     func validate() throws {
-        switch method {
-        case "magnitude":
-            guard (sparsity == nil) != (pattern == nil) else { throw ValidationError("magnitude needs exactly one of --sparsity and --pattern") }
-            if let s = sparsity, !(s > 0 && s < 1) { throw ValidationError("--sparsity must lie in (0, 1)") }
-            if let p = pattern { _ = try SparsityPattern.parse(p) }
-        case "rtn":
-            guard let b = bits else { throw ValidationError("rtn needs --bits") }
-            try QuantizerSpec(bits: b, groupSize: groupSize, symmetric: sym).validate()
-        default:
-            throw ValidationError("--method must be magnitude or rtn here (wanda, sparsegpt and gptq need calibration and are not built yet)")
-        }
+        let spec = try m.spec()
+        if spec.needsCalibration && calib == nil { throw ValidationError("\(spec.method.rawValue) needs --calib FILE.tok") }
+        guard samplesPerBatch > 0 else { throw ValidationError("--samples-per-batch must be positive") }
     }
 
     func run() throws {
+        let spec = try m.spec()
         let bundle = try ModelBundle.open(path: model)
+        let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let path = (out as NSString).appendingPathComponent("model.kick")
-        var meta = ["method": method]
-        let t0 = Date()
-        let transform: (Int, LlamaBlockWeights) throws -> [LinearRole: CompressedLinear]
-        if method == "magnitude" {
-            let p = try pattern.map(SparsityPattern.parse) ?? .unstructured(sparsity!)
-            meta["pattern"] = p.description
-            transform = { _, b in
-                var out: [LinearRole: CompressedLinear] = [:]
-                for r in LinearRole.allCases {
-                    let w = MagnitudePruner.prune(b[r], p)
-                    if case .nm(let n, let m) = p { out[r] = .nm(w, n: n, m: m) } else { out[r] = .pruned(w) }
-                }
-                return out
-            }
-        } else {
-            let spec = QuantizerSpec(bits: bits!, groupSize: groupSize, symmetric: sym)
-            meta["bits"] = String(spec.bits)
-            meta["group_size"] = spec.groupSize.map(String.init) ?? "row"
-            meta["symmetric"] = String(sym)
-            transform = { _, b in
-                Dictionary(uniqueKeysWithValues: LinearRole.allCases.map { ($0, CompressedLinear.quantized(RTNQuantizer.quantize(b[$0], spec), sparse: false)) })
-            }
-        }
-        try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: transform) { done, total in
-            let el = Date().timeIntervalSince(t0)
-            logLine(String(format: "kick-compress: block %d/%d  %.1fs elapsed  ETA %.1fs", done, total, el, el / Double(done) * Double(total - done)))
-        }
-        printJSON(["out": path, "seconds": Date().timeIntervalSince(t0)])
+        var mc = ModelCompressor(spec: spec, trueSequential: !noTrueSequential)
+        mc.samplesPerBatch = samplesPerBatch
+        let report = try mc.run(bundle: bundle, calibration: cal, to: path, metadata: ["true_sequential": String(!noTrueSequential)])
+        let manifest = CompressManifest(spec: spec, trueSequential: !noTrueSequential,
+                                        source: .init(path: model, sha256: try InputHash.of(path: model)),
+                                        calibration: try calib.map { .init(path: $0, sha256: try InputHash.of(path: $0)) },
+                                        calibrationShape: cal.map { [$0.windows.count, $0.length] },
+                                        checkpoint: .init(path: path, sha256: try InputHash.of(path: path)),
+                                        report: report)
+        try manifest.write(to: path + ".manifest.json")
+        printJSON(["out": path, "config": spec.configName, "seconds": report.seconds, "peak_rss_bytes": report.peakRSSBytes])
     }
 }
 

@@ -1,0 +1,21 @@
+import Foundation
+
+/// sha256 of a model or data input as manifests record it: a file's own
+/// hash, or for a folder the hash of its files' names and hashes in order.
+public enum InputHash {
+    public static func of(path: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw KickError("not found", file: path) }
+        guard isDir.boolValue else { return try SHA256.hex(ofFile: path) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
+        var h = SHA256()
+        for n in names {
+            let p = (path as NSString).appendingPathComponent(n)
+            var sub: ObjCBool = false
+            FileManager.default.fileExists(atPath: p, isDirectory: &sub)
+            if sub.boolValue { continue }
+            h.update(n + " " + (try SHA256.hex(ofFile: p)) + "\n")
+        }
+        return h.finalize().hex
+    }
+}

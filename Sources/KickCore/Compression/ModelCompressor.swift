@@ -1,0 +1,181 @@
+import Foundation
+
+/// What the model-level run measured, for the `kick.compress/1` manifest.
+public struct LayerReport: Codable, Sendable {
+    public var block: Int
+    public var role: LinearRole
+    public var sparsity: Double
+    public var bits: Int?
+    /// ‖X·Wcᵀ − X·Wᵀ‖ / ‖X·Wᵀ‖ over the inputs the layer saw; nil without calibration.
+    public var relativeOutputError: Double?
+    public var encoding: String
+}
+
+public struct CompressionReport: Codable, Sendable {
+    public var layers: [LayerReport] = []
+    public var secondsPerBlock: [Double] = []
+    public var seconds = 0.0
+    public var peakRSSBytes = 0
+}
+
+/// Compresses a whole model one decoder block at a time (the reference
+/// drivers' order): the calibration inputs of block k are the outputs of
+/// block k − 1 after it was compressed. Within a block q/k/v share one
+/// input and gate/up another; with `trueSequential` the inputs of o and of
+/// down are captured after q/k/v and gate/up were compressed. Memory holds
+/// one block plus the calibration activations, never the whole model.
+public struct ModelCompressor {
+    public var spec: CompressionSpec
+    public var trueSequential = true
+    /// Calibration sequences per block forward (bounds activation memory).
+    public var samplesPerBatch = 8
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(spec: CompressionSpec, trueSequential: Bool = true) {
+        self.spec = spec
+        self.trueSequential = trueSequential
+    }
+
+    static let groups: [(roles: [LinearRole], stage: BlockStage)] = [
+        ([.q, .k, .v], .qkvInput), ([.o], .oInput), ([.gate, .up], .gateUpInput), ([.down], .downInput),
+    ]
+
+    public func run(bundle: ModelBundle, calibration: CalibrationSet?, to path: String, metadata: [String: String]) throws -> CompressionReport {
+        try spec.validate()
+        let c = bundle.config
+        if spec.needsCalibration && calibration == nil {
+            throw KickError("\(spec.method.rawValue) needs calibration inputs (--calib FILE.tok from kick-ingest calib)")
+        }
+        if let cal = calibration {
+            guard cal.tokenizerIdentity == bundle.tokenizer.identity else {
+                throw KickError("the calibration file was made with tokenizer \(cal.tokenizerIdentity), this model's is \(bundle.tokenizer.identity)")
+            }
+            guard cal.vocabSize == bundle.tokenizer.vocabSize, cal.length <= c.contextLength else {
+                throw KickError("the calibration windows (vocab \(cal.vocabSize), length \(cal.length)) do not fit this model")
+            }
+        }
+        let kernel = DecoderBlockKernel(config: c)
+        var report = CompressionReport()
+        let t0 = Date()
+        // calibration activations: every window's hidden states, (N·L) × H
+        var X: [Float] = []
+        if let cal = calibration {
+            let emb = try bundle.source.matrix(.embedding)
+            X.reserveCapacity(cal.windows.count * cal.length * c.hiddenSize)
+            for w in cal.windows { for t in w { X.append(contentsOf: emb.data[t * c.hiddenSize..<(t + 1) * c.hiddenSize]) } }
+        }
+        var meta = metadata
+        meta["method"] = spec.method.rawValue
+        meta["config"] = spec.configName
+        try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: { k, original in
+            let tb = Date()
+            var block = original
+            var out: [LinearRole: CompressedLinear] = [:]
+            var errors: [LinearRole: Double] = [:]
+            if let cal = calibration {
+                let groups = trueSequential ? Self.groups.map { [$0] } : [Self.groups]
+                for batch in groups {
+                    // statistics of these groups' inputs under the block as compressed so far
+                    let stats = Dictionary(uniqueKeysWithValues: batch.map { g in
+                        (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: true))
+                    })
+                    let engineBlock = EngineBlock(block)
+                    try forEachBatch(cal, &X, kernel: kernel, block: engineBlock, layer: k, stopAfter: batch.last!.stage,
+                                     updateX: false) { roles, input, rows, samples in
+                        if let s = stats[roles[0]], batch.contains(where: { $0.roles == roles }) { s.add(input, rows: rows, samples: samples) }
+                    }
+                    for g in batch {
+                        let s = stats[g.roles[0]]!
+                        for role in g.roles {
+                            let compressed = try spec.compress(original[role], stats: s)
+                            errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
+                            out[role] = compressed
+                            block[role] = compressed.matrix
+                        }
+                    }
+                }
+                // the compressed block's outputs are the next block's inputs
+                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: .output, updateX: true) { _, _, _, _ in }
+            } else {
+                for role in LinearRole.allCases { out[role] = try spec.compress(original[role], stats: nil) }
+            }
+            for role in LinearRole.allCases {
+                let m = out[role]!.matrix
+                var bits: Int?
+                if case .quantized(let q, _) = out[role]! { bits = q.bits }
+                report.layers.append(LayerReport(block: k, role: role,
+                                                 sparsity: Double(m.data.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }) / Double(m.data.count),
+                                                 bits: bits, relativeOutputError: errors[role],
+                                                 encoding: CheckpointEncoder.encode(out[role]!, values: .f16).0.description))
+            }
+            report.secondsPerBlock.append(Date().timeIntervalSince(tb))
+            let el = Date().timeIntervalSince(t0)
+            let left = el / Double(k + 1) * Double(c.numLayers - k - 1)
+            log(String(format: "kick-compress: %@ block %d/%d  %.1fs elapsed  ETA %.0fs", spec.configName, k + 1, c.numLayers, el, left))
+            return out
+        })
+        report.seconds = Date().timeIntervalSince(t0)
+        report.peakRSSBytes = PeakMemory.residentBytes()
+        return report
+    }
+
+    /// Runs the block over every calibration window, `samplesPerBatch` at a
+    /// time, handing each captured linear input to `observe`; with `updateX`
+    /// the windows' hidden states are replaced by the block's outputs.
+    private func forEachBatch(_ cal: CalibrationSet, _ X: inout [Float], kernel: DecoderBlockKernel, block: EngineBlock, layer: Int,
+                              stopAfter: BlockStage, updateX: Bool,
+                              observe: ([LinearRole], UnsafeBufferPointer<Float>, Int, Int) -> Void) throws {
+        let c = kernel.config
+        var one = c
+        one.numLayers = 1
+        let L = cal.length, H = c.hiddenSize
+        let positions = Array(0..<L)
+        var scratch = DecoderBlockKernel.BlockScratch(config: c, tokens: L * min(samplesPerBatch, cal.windows.count))
+        var s0 = 0
+        while s0 < cal.windows.count {
+            let n = min(samplesPerBatch, cal.windows.count - s0)
+            let T = n * L
+            var x = Array(X[s0 * L * H..<(s0 + n) * L * H])
+            let items = (0..<n).map { _ in BatchItem(cache: KVCache(config: one, capacity: L), tokens: [Int](repeating: 0, count: L), logits: .none) }
+            let rope = kernel.ropeTable(Array((0..<n).map { _ in positions }.joined()))
+            withoutActuallyEscaping(observe) { observe in
+                kernel.runBlock(layer, block, x: &x, tokens: T, rope: rope, items: items, rowStart: (0..<n).map { $0 * L },
+                                scratch: &scratch, observer: { _, roles, input, rows, _ in observe(roles, input, rows, n) },
+                                cacheLayer: 0, stopAfter: stopAfter)
+            }
+            if updateX { X.replaceSubrange(s0 * L * H..<(s0 + n) * L * H, with: x) }
+            s0 += n
+        }
+    }
+
+    /// ‖ΔW·Xᵀ‖/‖W·Xᵀ‖ from the inputs' Hessian: both squared norms are
+    /// traces of (·)H(·)ᵀ with the same factor, which cancels.
+    static func relativeError(_ w: Matrix, _ wc: Matrix, hessian H: [Float]) -> Double {
+        func quad(_ a: [Float]) -> Double {
+            let r = w.rows, n = w.cols
+            var ah = [Float](repeating: 0, count: r * n)
+            a.withUnsafeBufferPointer { ab in
+                H.withUnsafeBufferPointer { hb in
+                    ah.withUnsafeMutableBufferPointer { ob in
+                        BLAS.gemmNN(m: r, n: n, k: n, a: ab.baseAddress!, lda: n, b: hb.baseAddress!, ldb: n, c: ob.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            var s = 0.0
+            for i in 0..<r * n { s += Double(ah[i]) * Double(a[i]) }
+            return s
+        }
+        let delta = zip(wc.data, w.data).map { $0 - $1 }
+        let den = quad(w.data)
+        return den > 0 ? (max(0, quad(delta)) / den).squareRoot() : 0
+    }
+}
+
+/// Peak resident memory of this process.
+public enum PeakMemory {
+    public static func residentBytes() -> Int {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Int(u.ru_maxrss) * 1024
+    }
+}

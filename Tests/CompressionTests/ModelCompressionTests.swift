@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import KickCore
+import KickTestSupport
+
+/// Whole-model compression on a tiny random Llama written as GGUF.
+@Suite struct ModelCompressionTests {
+    static let config = LlamaConfig(vocabSize: 300, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKVHeads: 2,
+                                    contextLength: 64, ropeStyle: .halves)
+
+    static func bundle() throws -> (ModelBundle, String) {
+        let dir = tempDir("mc")
+        var toks = (0..<256).map { String(ByteLevelMap.byteToScalar[$0]) } + ["<|im_start|>", "<|im_end|>"]
+        toks += (toks.count..<300).map { "tok\($0)" }
+        try LlamaExport.gguf(config, .random(config, seed: 21), to: dir + "/m.gguf", extraMetadata: [
+            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
+            ("tokenizer.ggml.tokens", .strings(toks)), ("tokenizer.ggml.merges", .strings([])),
+        ])
+        return (try ModelBundle.open(path: dir + "/m.gguf"), dir)
+    }
+
+    static func calibration(_ b: ModelBundle) -> CalibrationSet {
+        var rng = SeededRandom(seed: 5)
+        return CalibrationSet(windows: (0..<6).map { _ in (0..<24).map { _ in Int(rng.next() % 300) } }, vocabSize: 300,
+                              tokenizerIdentity: b.tokenizer.identity)
+    }
+
+    static func compress(_ spec: CompressionSpec, trueSequential: Bool = true, name: String) throws -> (KickCheckpoint, CompressionReport, ModelBundle) {
+        let (b, dir) = try bundle()
+        var mc = ModelCompressor(spec: spec, trueSequential: trueSequential)
+        mc.samplesPerBatch = 4  // two batches of windows
+        mc.log = { _ in }
+        let report = try mc.run(bundle: b, calibration: spec.needsCalibration ? calibration(b) : nil, to: dir + "/\(name).kick", metadata: [:])
+        return (try KickCheckpoint(path: dir + "/\(name).kick"), report, b)
+    }
+
+    @Test(arguments: [CompressionSpec.Method.magnitude, .wanda, .sparsegpt])
+    func everyLayerReachesTheSparsity(_ method: CompressionSpec.Method) throws {
+        let (ck, report, b) = try Self.compress(CompressionSpec(method: method, pattern: .unstructured(0.5), blocksize: 16), name: "u")
+        for i in 0..<2 {
+            for r in LinearRole.allCases {
+                let m = try ck.matrix(TensorRole.linear(i, r).ggufName)
+                let z = Double(m.data.filter { $0 == 0 }.count) / Double(m.data.count)
+                #expect(abs(z - 0.5) < 0.02, "\(method) block \(i) \(r): \(z)")
+            }
+            #expect(try ck.floats(TensorRole.attnNorm(i).ggufName) == b.source.vector(.attnNorm(i)))
+        }
+        #expect(try ck.matrix(TensorRole.embedding.ggufName) == b.source.matrix(.embedding))
+        #expect(report.layers.count == 14)
+        if method != .magnitude { #expect(report.layers.allSatisfy { ($0.relativeOutputError ?? -1) > 0 }) }
+    }
+
+    @Test(arguments: [CompressionSpec.Method.magnitude, .wanda, .sparsegpt])
+    func everyLayerKeepsTheNMPattern(_ method: CompressionSpec.Method) throws {
+        let (ck, _, _) = try Self.compress(CompressionSpec(method: method, pattern: .nm(n: 2, m: 4), blocksize: 16), name: "nm")
+        for i in 0..<2 {
+            for r in LinearRole.allCases {
+                let name = TensorRole.linear(i, r).ggufName
+                #expect(ck.entry(name)!.encoding.kind == .nm)
+                let m = try ck.matrix(name)
+                for row in 0..<m.rows {
+                    for g in stride(from: 0, to: m.cols, by: 4) {
+                        #expect((g..<g + 4).filter { m[row, $0] != 0 }.count <= 2, "\(method) \(name) row \(row) group \(g)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func gptqKeepsAtMostTwoToTheBitsLevelsPerGroup() throws {
+        let spec = CompressionSpec(method: .gptq, quantizer: QuantizerSpec(bits: 3, groupSize: 16), blocksize: 16)
+        let (ck, _, _) = try Self.compress(spec, name: "g")
+        for i in 0..<2 {
+            for r in LinearRole.allCases {
+                let name = TensorRole.linear(i, r).ggufName
+                #expect(ck.entry(name)!.encoding.kind == .quant)
+                let m = try ck.matrix(name)
+                for row in 0..<m.rows {
+                    for g in stride(from: 0, to: m.cols, by: 16) {
+                        #expect(Set((g..<min(m.cols, g + 16)).map { m[row, $0] }).count <= 8)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func trueSequentialIsWired() throws {
+        let spec = CompressionSpec(method: .sparsegpt, pattern: .unstructured(0.5), blocksize: 16)
+        let (a, _, _) = try Self.compress(spec, trueSequential: true, name: "seq")
+        let (b, _, _) = try Self.compress(spec, trueSequential: false, name: "par")
+        // q/k/v see the same inputs either way; o and down do not
+        #expect(try a.matrix("blk.0.attn_q.weight") == b.matrix("blk.0.attn_q.weight"))
+        #expect(try a.matrix("blk.0.attn_output.weight") != b.matrix("blk.0.attn_output.weight"))
+        #expect(try a.matrix("blk.0.ffn_down.weight") != b.matrix("blk.0.ffn_down.weight"))
+        // and block 1 sees block 0's compressed outputs, so it differs too
+        #expect(try a.matrix("blk.1.attn_q.weight") != b.matrix("blk.1.attn_q.weight"))
+    }
+
+    @Test func calibrationFilesRoundTripAndRefuseOtherTokenizers() throws {
+        let (b, dir) = try Self.bundle()
+        let cal = Self.calibration(b)
+        try cal.write(to: dir + "/c.tok")
+        #expect(try CalibrationSet.read(path: dir + "/c.tok") == cal)
+        var other = cal
+        other.tokenizerIdentity = "0123456789abcdef"
+        var mc = ModelCompressor(spec: CompressionSpec(method: .wanda, pattern: .unstructured(0.5)))
+        mc.log = { _ in }
+        #expect(throws: KickError.self) { try mc.run(bundle: b, calibration: other, to: dir + "/x.kick", metadata: [:]) }
+        var d = try Data(contentsOf: URL(fileURLWithPath: dir + "/c.tok"))
+        d.removeLast()
+        try d.write(to: URL(fileURLWithPath: dir + "/bad.tok"))
+        #expect(throws: KickError.self) { try CalibrationSet.read(path: dir + "/bad.tok") }
+    }
+}
