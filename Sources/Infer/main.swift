@@ -114,18 +114,40 @@ struct Generate: ParsableCommand {
 }
 
 struct Perplexity: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Mean NLL over every token after the first, and its exp.")
+    static let configuration = CommandConfiguration(abstract: """
+        Perplexity: mean NLL over every token after the first, and its exp. With --text-file, the pruning papers' protocol: \
+        the text cut into non-overlapping windows of --window tokens, every token after the first of each window scored.
+        """)
     @OptionGroup var m: ModelOption
-    @Option(name: .long, help: "Comma-separated token ids (at least two).") var tokens: String
+    @Option(name: .long, help: "Comma-separated token ids (at least two).") var tokens: String?
+    @Option(name: .long, help: "A text file to score instead of --tokens.") var textFile: String?
+    @Option(name: .long, help: "Window length for --text-file (default: the model's context length).") var window: Int?
+    @Option(name: .long, help: "Score at most this many windows.") var maxWindows: Int?
+
+    func validate() throws {
+        guard (tokens == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --tokens and --text-file") }
+        if let w = window, w < 2 { throw ValidationError("--window must be at least 2") }
+    }
 
     func run() throws {
-        let ids = try parseTokens(tokens)
-        guard ids.count >= 2 else { throw ValidationError("perplexity needs at least two tokens") }
         let bundle = try ModelBundle.open(path: m.model)
-        try checkVocab(ids, bundle)
+        if let tokens {
+            let ids = try parseTokens(tokens)
+            guard ids.count >= 2 else { throw ValidationError("perplexity needs at least two tokens") }
+            try checkVocab(ids, bundle)
+            let p = Scoring.perplexity(try bundle.loadModel(), tokens: ids)
+            printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
+            return
+        }
+        guard let data = FileManager.default.contents(atPath: textFile!) else { throw KickError("cannot read", file: textFile!) }
+        let ids = bundle.tokenizer.encode(String(decoding: data, as: UTF8.self))
+        let w = window ?? bundle.config.contextLength
         let model = try bundle.loadModel()
-        let p = Scoring.perplexity(model, tokens: ids)
-        printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
+        let t0 = Date()
+        let p = Scoring.windowedPerplexity(model, tokens: ids, window: w, maxWindows: maxWindows)
+        printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens, "window": w,
+                   "windows": p.tokens / (w - 1), "text_tokens": ids.count, "seconds": Date().timeIntervalSince(t0),
+                   "protocol": "non-overlapping windows, every token after the first of each window"])
     }
 }
 

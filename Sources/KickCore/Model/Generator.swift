@@ -236,3 +236,35 @@ public enum Scoring {
         return Perplexity(meanNLL: mean, perplexity: Foundation.exp(mean), tokens: n)
     }
 }
+
+extension Scoring {
+    /// The pruning papers' WikiText protocol: non-overlapping windows of
+    /// `window` tokens (a shorter tail is dropped), every token after the
+    /// first of each window scored, exp of the mean NLL over all of them.
+    /// Windows go through the engine several at a time.
+    public static func windowedPerplexity(_ model: LlamaModel, tokens: [Int], window: Int, maxWindows: Int? = nil, batch: Int = 4) -> Perplexity {
+        var count = tokens.count / window
+        if let m = maxWindows { count = min(count, m) }
+        var nll = 0.0, n = 0
+        var w0 = 0
+        while w0 < count {
+            let ws = w0..<min(count, w0 + batch)
+            let items = ws.map { w in
+                BatchItem(cache: model.newCache(capacity: window), tokens: Array(tokens[w * window..<(w + 1) * window - 1]), logits: .all)
+            }
+            let logits = model.forward(items)
+            for (k, w) in ws.enumerated() {
+                let m = logits[k]!
+                m.data.withUnsafeBufferPointer { b in
+                    for j in 0..<window - 1 {
+                        nll -= Sampler.logProb(UnsafeBufferPointer(rebasing: b[j * m.cols..<(j + 1) * m.cols]), tokens[w * window + j + 1])
+                        n += 1
+                    }
+                }
+            }
+            w0 += batch
+        }
+        let mean = n > 0 ? nll / Double(n) : .nan
+        return Perplexity(meanNLL: mean, perplexity: Foundation.exp(mean), tokens: n)
+    }
+}
