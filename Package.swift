@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "TasksTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "InferTests", dependencies: ["KickCore", "KickTestSupport"]),
     ]
 )

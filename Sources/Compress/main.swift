@@ -8,7 +8,7 @@ struct KickCompress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-compress",
         abstract: "Compress Llama-family models into .kick checkpoints; inspect and archive them.",
-        subcommands: [Layer.self, Model.self, Convert.self, Inspect.self, Archive.self, Extract.self])
+        subcommands: [Layer.self, Model.self, Convert.self, Inspect.self, Archive.self, Extract.self, BenchBlock.self])
 }
 
 func printJSON(_ obj: Any) {
@@ -139,6 +139,23 @@ struct Model: ParsableCommand {
                                         report: report)
         try manifest.write(to: path + ".manifest.json")
         printJSON(["out": path, "config": spec.configName, "seconds": report.seconds, "peak_rss_bytes": report.peakRSSBytes])
+    }
+}
+
+struct BenchBlock: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-block",
+        abstract: "Seconds to compress the first decoder block (calibration included); writes nothing.")
+    @OptionGroup var m: MethodOptions
+    @Option(name: .long) var model: String
+    @Option(name: .long) var calib: String?
+
+    func run() throws {
+        let spec = try m.spec()
+        let bundle = try ModelBundle.open(path: model)
+        let cal = try calib.map { try CalibrationSet.read(path: $0) }
+        let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: cal)
+        printJSON(["config": spec.configName, "block_seconds": s,
+                   "calibration": cal.map { "\($0.windows.count) x \($0.length)" } ?? "none"])
     }
 }
 

@@ -8,7 +8,8 @@ public struct LayerReport: Codable, Sendable {
     public var bits: Int?
     /// ‖X·Wcᵀ − X·Wᵀ‖ / ‖X·Wᵀ‖ over the inputs the layer saw; nil without calibration.
     public var relativeOutputError: Double?
-    public var encoding: String
+    /// pruned, n:m, q<bits>-g<group>, sparse-q<bits>-g<group>
+    public var form: String
 }
 
 public struct CompressionReport: Codable, Sendable {
@@ -57,57 +58,14 @@ public struct ModelCompressor {
         let kernel = DecoderBlockKernel(config: c)
         var report = CompressionReport()
         let t0 = Date()
-        // calibration activations: every window's hidden states, (N·L) × H
-        var X: [Float] = []
-        if let cal = calibration {
-            let emb = try bundle.source.matrix(.embedding)
-            X.reserveCapacity(cal.windows.count * cal.length * c.hiddenSize)
-            for w in cal.windows { for t in w { X.append(contentsOf: emb.data[t * c.hiddenSize..<(t + 1) * c.hiddenSize]) } }
-        }
+        var X = try calibration.map { try embed($0, bundle: bundle) } ?? []
         var meta = metadata
         meta["method"] = spec.method.rawValue
         meta["config"] = spec.configName
         try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: { k, original in
             let tb = Date()
-            var block = original
-            var out: [LinearRole: CompressedLinear] = [:]
-            var errors: [LinearRole: Double] = [:]
-            if let cal = calibration {
-                let groups = trueSequential ? Self.groups.map { [$0] } : [Self.groups]
-                for batch in groups {
-                    // statistics of these groups' inputs under the block as compressed so far
-                    let stats = Dictionary(uniqueKeysWithValues: batch.map { g in
-                        (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: true))
-                    })
-                    let engineBlock = EngineBlock(block)
-                    try forEachBatch(cal, &X, kernel: kernel, block: engineBlock, layer: k, stopAfter: batch.last!.stage,
-                                     updateX: false) { roles, input, rows, samples in
-                        if let s = stats[roles[0]], batch.contains(where: { $0.roles == roles }) { s.add(input, rows: rows, samples: samples) }
-                    }
-                    for g in batch {
-                        let s = stats[g.roles[0]]!
-                        for role in g.roles {
-                            let compressed = try spec.compress(original[role], stats: s)
-                            errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
-                            out[role] = compressed
-                            block[role] = compressed.matrix
-                        }
-                    }
-                }
-                // the compressed block's outputs are the next block's inputs
-                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: .output, updateX: true) { _, _, _, _ in }
-            } else {
-                for role in LinearRole.allCases { out[role] = try spec.compress(original[role], stats: nil) }
-            }
-            for role in LinearRole.allCases {
-                let m = out[role]!.matrix
-                var bits: Int?
-                if case .quantized(let q, _) = out[role]! { bits = q.bits }
-                report.layers.append(LayerReport(block: k, role: role,
-                                                 sparsity: Double(m.data.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }) / Double(m.data.count),
-                                                 bits: bits, relativeOutputError: errors[role],
-                                                 encoding: CheckpointEncoder.encode(out[role]!, values: .f16).0.description))
-            }
+            let (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel)
+            report.layers += layers
             report.secondsPerBlock.append(Date().timeIntervalSince(tb))
             let el = Date().timeIntervalSince(t0)
             let left = el / Double(k + 1) * Double(c.numLayers - k - 1)
@@ -117,6 +75,70 @@ public struct ModelCompressor {
         report.seconds = Date().timeIntervalSince(t0)
         report.peakRSSBytes = PeakMemory.residentBytes()
         return report
+    }
+
+    /// Seconds to compress block 0, calibration included (what `make bench` prints).
+    public func timeFirstBlock(bundle: ModelBundle, calibration: CalibrationSet?) throws -> Double {
+        try spec.validate()
+        var X = try calibration.map { try embed($0, bundle: bundle) } ?? []
+        let block = try bundle.source.validatedBlock(0)
+        let t0 = Date()
+        _ = try compressBlock(0, block, calibration: calibration, X: &X, kernel: DecoderBlockKernel(config: bundle.config))
+        return Date().timeIntervalSince(t0)
+    }
+
+    /// The calibration windows' token embeddings: block 0's inputs, (N·L) × H.
+    public func embed(_ cal: CalibrationSet, bundle: ModelBundle) throws -> [Float] {
+        let H = bundle.config.hiddenSize
+        let emb = try bundle.source.matrix(.embedding)
+        var X: [Float] = []
+        X.reserveCapacity(cal.windows.count * cal.length * H)
+        for w in cal.windows { for t in w { X.append(contentsOf: emb.data[t * H..<(t + 1) * H]) } }
+        return X
+    }
+
+    /// Compresses block k. With calibration, X holds the block's inputs on
+    /// entry and the compressed block's outputs (the next block's inputs) on
+    /// return.
+    func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: inout [Float],
+                              kernel: DecoderBlockKernel) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
+        var block = original
+        var out: [LinearRole: CompressedLinear] = [:]
+        var errors: [LinearRole: Double] = [:]
+        if let cal = calibration {
+            let groups = trueSequential ? Self.groups.map { [$0] } : [Self.groups]
+            for batch in groups {
+                // statistics of these groups' inputs under the block as compressed so far
+                let stats = Dictionary(uniqueKeysWithValues: batch.map { g in
+                    (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: true))
+                })
+                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: batch.last!.stage,
+                                 updateX: false) { roles, input, rows, samples in
+                    if let s = stats[roles[0]], batch.contains(where: { $0.roles == roles }) { s.add(input, rows: rows, samples: samples) }
+                }
+                for g in batch {
+                    let s = stats[g.roles[0]]!
+                    for role in g.roles {
+                        let compressed = try spec.compress(original[role], stats: s)
+                        errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
+                        out[role] = compressed
+                        block[role] = compressed.matrix
+                    }
+                }
+            }
+            // the compressed block's outputs are the next block's inputs
+            try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: .output, updateX: true) { _, _, _, _ in }
+        } else {
+            for role in LinearRole.allCases { out[role] = try spec.compress(original[role], stats: nil) }
+        }
+        let layers = LinearRole.allCases.map { role in
+            let m = out[role]!.matrix
+            var bits: Int?
+            if case .quantized(let q, _) = out[role]! { bits = q.bits }
+            return LayerReport(block: k, role: role, sparsity: Double(m.data.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }) / Double(m.data.count),
+                               bits: bits, relativeOutputError: errors[role], form: out[role]!.form)
+        }
+        return (out, layers)
     }
 
     /// Runs the block over every calibration window, `samplesPerBatch` at a

@@ -9,6 +9,15 @@ public enum CompressedLinear: Sendable {
     /// Integer codes, scales and zeros (GPTQ, RTN); `sparse` when pruned too.
     case quantized(QuantizedMatrix, sparse: Bool)
 
+    /// What kind of result this is, for reports.
+    public var form: String {
+        switch self {
+        case .pruned: return "pruned"
+        case .nm(_, let n, let m): return "\(n):\(m)"
+        case .quantized(let q, let sparse): return "\(sparse ? "sparse-" : "")q\(q.bits)-g\(q.groupSize)"
+        }
+    }
+
     public var matrix: Matrix {
         switch self {
         case .pruned(let m), .nm(let m, _, _): return m
