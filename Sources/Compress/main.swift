@@ -138,6 +138,7 @@ struct Model: ParsableCommand {
                                         checkpoint: .init(path: path, sha256: try InputHash.of(path: path)),
                                         report: report)
         try manifest.write(to: path + ".manifest.json")
+        if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
         printJSON(["out": path, "config": spec.configName, "seconds": report.seconds, "peak_rss_bytes": report.peakRSSBytes])
     }
 }

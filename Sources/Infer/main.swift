@@ -121,11 +121,14 @@ struct Perplexity: ParsableCommand {
     @OptionGroup var m: ModelOption
     @Option(name: .long, help: "Comma-separated token ids (at least two).") var tokens: String?
     @Option(name: .long, help: "A text file to score instead of --tokens.") var textFile: String?
+    @Option(name: .long, help: "A calibration .tok file to score, window by window (in-sample check for compression).") var calib: String?
     @Option(name: .long, help: "Window length for --text-file (default: the model's context length).") var window: Int?
     @Option(name: .long, help: "Score at most this many windows.") var maxWindows: Int?
 
     func validate() throws {
-        guard (tokens == nil) != (textFile == nil) else { throw ValidationError("give exactly one of --tokens and --text-file") }
+        guard [tokens == nil, textFile == nil, calib == nil].filter({ !$0 }).count == 1 else {
+            throw ValidationError("give exactly one of --tokens, --text-file and --calib")
+        }
         if let w = window, w < 2 { throw ValidationError("--window must be at least 2") }
     }
 
@@ -139,9 +142,17 @@ struct Perplexity: ParsableCommand {
             printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
             return
         }
-        guard let data = FileManager.default.contents(atPath: textFile!) else { throw KickError("cannot read", file: textFile!) }
-        let ids = bundle.tokenizer.encode(String(decoding: data, as: UTF8.self))
-        let w = window ?? bundle.config.contextLength
+        var ids: [Int]
+        var w = window ?? bundle.config.contextLength
+        if let calib {
+            let cal = try CalibrationSet.read(path: calib)
+            guard cal.tokenizerIdentity == bundle.tokenizer.identity else { throw KickError("made with another tokenizer", file: calib) }
+            ids = Array(cal.windows.joined())
+            w = cal.length
+        } else {
+            guard let data = FileManager.default.contents(atPath: textFile!) else { throw KickError("cannot read", file: textFile!) }
+            ids = bundle.tokenizer.encode(String(decoding: data, as: UTF8.self))
+        }
         let model = try bundle.loadModel()
         let t0 = Date()
         let p = Scoring.windowedPerplexity(model, tokens: ids, window: w, maxWindows: maxWindows)

@@ -84,6 +84,21 @@ import KickTestSupport
         }
     }
 
+    /// SparseGPT with bits prunes and quantizes in one pass (the reference's joint mode).
+    @Test func sparseGPTWithBitsPrunesAndQuantizes() throws {
+        let spec = CompressionSpec(method: .sparsegpt, pattern: .unstructured(0.5), quantizer: QuantizerSpec(bits: 4), blocksize: 16)
+        let (ck, _, _) = try Self.compress(spec, name: "joint")
+        for i in 0..<2 {
+            for r in LinearRole.allCases {
+                let name = TensorRole.linear(i, r).ggufName
+                #expect(ck.entry(name)!.encoding.kind == .sparseQuant)
+                let m = try ck.matrix(name)
+                #expect(Double(m.data.filter { $0 == 0 }.count) / Double(m.data.count) >= 0.5)
+                for row in 0..<m.rows { #expect(Set(m.data[row * m.cols..<(row + 1) * m.cols]).count <= 16) }
+            }
+        }
+    }
+
     @Test func trueSequentialIsWired() throws {
         let spec = CompressionSpec(method: .sparsegpt, pattern: .unstructured(0.5), blocksize: 16)
         let (a, _, _) = try Self.compress(spec, trueSequential: true, name: "seq")

@@ -30,7 +30,7 @@ public struct ModelCompressor {
     public var trueSequential = true
     /// Calibration sequences per block forward (bounds activation memory).
     public var samplesPerBatch = 8
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var log: (String) -> Void = ProgressLine.write
 
     public init(spec: CompressionSpec, trueSequential: Bool = true) {
         self.spec = spec
@@ -69,7 +69,8 @@ public struct ModelCompressor {
             report.secondsPerBlock.append(Date().timeIntervalSince(tb))
             let el = Date().timeIntervalSince(t0)
             let left = el / Double(k + 1) * Double(c.numLayers - k - 1)
-            log(String(format: "kick-compress: %@ block %d/%d  %.1fs elapsed  ETA %.0fs", spec.configName, k + 1, c.numLayers, el, left))
+            log(String(format: "kick-compress: %@ %@ block %d/%d  %.1fs elapsed  ETA %.0fs", spec.configName,
+                       ProgressLine.bar(k + 1, of: c.numLayers), k + 1, c.numLayers, el, left))
             return out
         })
         report.seconds = Date().timeIntervalSince(t0)
@@ -199,5 +200,22 @@ public enum PeakMemory {
         var u = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
         return Int(u.ru_maxrss) * 1024
+    }
+}
+
+/// Progress on stderr: one line rewritten in place when stderr is a
+/// terminal, plain log lines otherwise (files, CI).
+public enum ProgressLine {
+    public static let isTerminal = isatty(2) != 0
+
+    public static func write(_ s: String) {
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + s : s + "\n").utf8))
+    }
+
+    /// A 20-cell bar, or nothing when not on a terminal.
+    public static func bar(_ done: Int, of total: Int) -> String {
+        guard isTerminal, total > 0 else { return "" }
+        let n = 20 * done / total
+        return "[" + String(repeating: "#", count: n) + String(repeating: ".", count: 20 - n) + "]"
     }
 }
