@@ -11,10 +11,6 @@ struct KickCompress: ParsableCommand {
         subcommands: [Layer.self, Model.self, Convert.self, Inspect.self, Archive.self, Extract.self, BenchBlock.self])
 }
 
-func printJSON(_ obj: Any) {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: d, as: UTF8.self))
-}
 
 func logLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 

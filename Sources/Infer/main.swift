@@ -33,10 +33,6 @@ func checkVocab(_ ids: [Int], _ bundle: ModelBundle) throws {
     }
 }
 
-func printJSON(_ obj: Any) {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: d, as: UTF8.self))
-}
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the token ids of each JSON string line of a file (no BOS).")

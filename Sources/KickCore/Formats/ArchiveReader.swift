@@ -8,22 +8,30 @@ public enum ArchiveReader {
     /// Calls `body` with each chunk of the named member's bytes; throws if
     /// the member is absent.
     public static func streamMember(archive path: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: path) }
+        try withReader(path) { try stream($0, label: path, member: member, body) }
+    }
+
+    /// A libarchive reader over a file, any format and filter, freed after `body`.
+    static func withReader<T>(_ path: String, _ body: (OpaquePointer) throws -> T) throws -> T {
+        let a = try newReader(label: path)
         defer { archive_read_free(a) }
-        archive_read_support_format_all(a)
-        archive_read_support_filter_all(a)
         guard archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK else {
             throw KickError("cannot open archive: \(String(cString: archive_error_string(a)))", file: path)
         }
-        try stream(a, label: path, member: member, body)
+        return try body(a)
+    }
+
+    private static func newReader(label: String) throws -> OpaquePointer {
+        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: label) }
+        archive_read_support_format_all(a)
+        archive_read_support_filter_all(a)
+        return a
     }
 
     /// The same, for an archive held in memory.
     public static func streamMember(archiveBytes: [UInt8], label: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: label) }
+        let a = try newReader(label: label)
         defer { archive_read_free(a) }
-        archive_read_support_format_all(a)
-        archive_read_support_filter_all(a)
         try archiveBytes.withUnsafeBytes { buf in
             guard archive_read_open_memory(a, buf.baseAddress, buf.count) == ARCHIVE_OK else {
                 throw KickError("cannot open archive: \(String(cString: archive_error_string(a)))", file: label)

@@ -117,13 +117,11 @@ public enum CheckpointArchive {
         try? fm.removeItem(atPath: stage)
         try fm.createDirectory(atPath: stage, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: stage) }
-        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: archive) }
-        defer { archive_read_free(a) }
-        archive_read_support_format_all(a)
-        archive_read_support_filter_all(a)
-        guard archive_read_open_filename(a, archive, 1 << 20) == ARCHIVE_OK else {
-            throw KickError("cannot open archive: \(String(cString: archive_error_string(a)))", file: archive)
-        }
+        return try ArchiveReader.withReader(archive) { a in try extract(a, archive: archive, stage: stage, into: target) }
+    }
+
+    private static func extract(_ a: OpaquePointer, archive: String, stage: String, into target: String) throws -> Manifest {
+        let fm = FileManager.default
         var got: [String: Member] = [:]
         var manifestData: Data?
         var entry: OpaquePointer?
