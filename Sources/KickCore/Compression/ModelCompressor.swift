@@ -119,6 +119,7 @@ public struct ModelCompressor {
                 }
                 for g in batch {
                     let s = stats[g.roles[0]]!
+                    log("kick-compress: \(spec.configName) block \(k + 1) layers \(g.roles.map(\.rawValue).joined(separator: ","))")
                     for role in g.roles {
                         let compressed = try spec.compress(original[role], stats: s)
                         errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
