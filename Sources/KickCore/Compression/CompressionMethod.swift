@@ -84,3 +84,43 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension CompressionSpec {
+    /// The spec a configuration name stands for (the inverse of
+    /// `configName`): `magnitude-unstructured-30`, `wanda-2of4-50`,
+    /// `gptq-w4g128`, `sparsegpt-unstructured-50-w4`, …; nil for `dense`.
+    public static func parse(configName name: String) throws -> CompressionSpec? {
+        if name == "dense" { return nil }
+        var parts = name.split(separator: "-").map(String.init)
+        guard let m = Method(rawValue: parts.removeFirst()) else {
+            throw KickError("configuration '\(name)': unknown method; methods are \(Method.allCases.map(\.rawValue).joined(separator: ", ")), or dense")
+        }
+        var spec = CompressionSpec(method: m)
+        if parts.last == "actorder" { spec.actOrder = true; parts.removeLast() }
+        if let q = parts.last, q.hasPrefix("w") {
+            parts.removeLast()
+            var rest = Substring(q.dropFirst())
+            let sym = rest.hasSuffix("sym")
+            if sym { rest = rest.dropLast(3) }
+            let bg = rest.split(separator: "g", omittingEmptySubsequences: false)
+            guard let bits = Int(bg[0]), bg.count <= 2, bg.count == 1 || Int(bg[1]) != nil else {
+                throw KickError("configuration '\(name)': '\(q)' is not w<bits>[g<group>][sym]")
+            }
+            spec.quantizer = QuantizerSpec(bits: bits, groupSize: bg.count == 2 ? Int(bg[1]) : nil, symmetric: sym)
+        }
+        if !parts.isEmpty {
+            guard parts.count == 2, let level = Int(parts[1]) else { throw KickError("configuration '\(name)': expected <method>-<pattern>-<level>") }
+            if parts[0] == "unstructured" {
+                guard level > 0, level < 100 else { throw KickError("configuration '\(name)': level must lie in 1–99") }
+                spec.pattern = .unstructured(Double(level) / 100)
+            } else {
+                let nm = parts[0].split(separator: "of")
+                guard nm.count == 2, let n = Int(nm[0]), let mm = Int(nm[1]) else { throw KickError("configuration '\(name)': pattern '\(parts[0])' is not unstructured or <N>of<M>") }
+                spec.pattern = try SparsityPattern.parse("\(n):\(mm)")
+            }
+        }
+        try spec.validate()
+        guard spec.configName == name else { throw KickError("configuration '\(name)' reads as '\(spec.configName)'; use that name") }
+        return spec
+    }
+}

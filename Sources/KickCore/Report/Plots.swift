@@ -1,0 +1,91 @@
+import Foundation
+
+/// gnuplot plots from data files the report writes: each task's headline
+/// metric against sparsity (one line per method, dense as a reference line,
+/// N:M and GPTQ as points), and every task relative to dense beside
+/// perplexity, so "perplexity barely moves while knowledge collapses" shows.
+public struct ReportPlots {
+    public let dir: String
+
+    public init(dir: String) { self.dir = dir }
+
+    public static var gnuplotAvailable: Bool {
+        ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/gnuplot") } ?? false
+    }
+
+    /// Writes data files and scripts; renders SVG and PNG when gnuplot exists. Returns the plot names.
+    public func write(_ b: ReportBuilder, _ l: ReportBuilder.Loaded) throws -> (names: [String], rendered: Bool) {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let methods = ["magnitude", "wanda", "sparsegpt"].filter { m in b.configs.contains { ConfigDescription($0).method == m } }
+        var names: [String] = []
+        var scripts: [String] = []
+        for t in b.tasks {
+            let h = ReportBuilder.headline[t]!
+            guard let dense = b.value(l, "dense", t, h.metric, h.subset)?.value else { continue }
+            var data = "# level"
+            for m in methods { data += " \(m)" }
+            data += "\n"
+            let levels = Set(b.configs.compactMap { c -> Int? in let d = ConfigDescription(c); return d.pattern == "unstructured" ? d.level : nil }).sorted()
+            for lv in [0] + levels {
+                data += "\(lv)"
+                for m in methods {
+                    let c = lv == 0 ? "dense" : "\(m)-unstructured-\(lv)"
+                    data += " " + (b.value(l, c, t, h.metric, h.subset).map { String($0.value) } ?? "NaN")
+                }
+                data += "\n"
+            }
+            try AtomicFile.write(data, to: "\(dir)/\(t).dat")
+            var points = "# label x value\n"
+            for c in b.configs {
+                let d = ConfigDescription(c)
+                guard d.pattern.contains(":") || d.method == "gptq", let v = b.value(l, c, t, h.metric, h.subset)?.value else { continue }
+                points += "\"\(c)\" \(d.level ?? 50) \(v)\n"
+            }
+            try AtomicFile.write(points, to: "\(dir)/\(t).points.dat")
+            var plot = "set title \"\(h.label)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"\(h.metric)\"\nset key outside right\nset grid\n"
+            plot += "plot " + methods.enumerated().map { "\"\(t).dat\" using 1:\($0.offset + 2) with linespoints title \"\($0.element)\"" }.joined(separator: ", ")
+            plot += (methods.isEmpty ? "" : ", ") + "\(dense) with lines dashtype 2 lc rgb \"black\" title \"dense\""
+            if points.split(separator: "\n").count > 1 { plot += ", \"\(t).points.dat\" using 2:3:1 with labels point pt 7 offset 1,0.5 font \",7\" title \"N:M, GPTQ\"" }
+            scripts.append(render(t, plot))
+            names.append(t)
+        }
+        // every task relative to dense, and dense/perplexity, per method
+        for m in methods {
+            var data = "# level " + b.tasks.joined(separator: " ") + "\n"
+            let levels = Set(b.configs.compactMap { c -> Int? in let d = ConfigDescription(c); return d.method == m && d.pattern == "unstructured" ? d.level : nil }).sorted()
+            for lv in [0] + levels {
+                data += "\(lv)"
+                for t in b.tasks {
+                    let h = ReportBuilder.headline[t]!
+                    let c = lv == 0 ? "dense" : "\(m)-unstructured-\(lv)"
+                    if let v = b.value(l, c, t, h.metric, h.subset)?.value, let d = b.value(l, "dense", t, h.metric, h.subset)?.value, v > 0, d > 0 {
+                        data += " \(h.higherIsBetter ? v / d : d / v)"
+                    } else { data += " NaN" }
+                }
+                data += "\n"
+            }
+            try AtomicFile.write(data, to: "\(dir)/relative-\(m).dat")
+            var plot = "set title \"\(m): each task relative to dense (perplexity as dense/ppl)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"fraction of dense\"\nset key outside right\nset grid\nset yrange [0:*]\n"
+            plot += "plot " + b.tasks.enumerated().map { "\"relative-\(m).dat\" using 1:\($0.offset + 2) with linespoints \($0.element == "perplexity" ? "lw 3 " : "")title \"\($0.element)\"" }.joined(separator: ", ")
+            plot += ", 1 with lines dashtype 2 lc rgb \"black\" title \"dense\""
+            scripts.append(render("relative-\(m)", plot))
+            names.append("relative-\(m)")
+        }
+        let all = scripts.joined(separator: "\n")
+        try AtomicFile.write(all, to: "\(dir)/plots.gp")
+        guard Self.gnuplotAvailable else { return (names, false) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["gnuplot", "plots.gp"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw KickError("gnuplot failed on plots.gp (exit \(p.terminationStatus))", file: "\(dir)/plots.gp") }
+        return (names, true)
+    }
+
+    func render(_ name: String, _ plot: String) -> String {
+        "set terminal svg size 800,480 dynamic\nset output \"\(name).svg\"\n\(plot)\n" +
+        "set terminal pngcairo size 800,480\nset output \"\(name).png\"\nreplot\nunset output\nreset\n"
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// One row of results.csv: a metric of one (config, task, subset).
+public struct ResultRow: Sendable, Equatable {
+    public var model: String
+    public var config: String
+    public var method: String
+    public var pattern: String
+    public var level: String
+    public var bits: String
+    public var task: String
+    public var subset: String
+    public var metric: String
+    public var value: Double
+    public var n: Int
+    public var ciLow: Double
+    public var ciHigh: Double
+
+    public static let columns = ["model", "config", "method", "pattern", "level", "bits", "task", "subset", "metric", "value", "n", "ci_low", "ci_high"]
+
+    public var csv: String {
+        func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
+        return [model, config, method, pattern, level, bits, task, subset, metric, f(value), String(n), f(ciLow), f(ciHigh)]
+            .map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }.joined(separator: ",")
+    }
+}
+
+/// What a configuration name says: method, pattern, level (sparsity %) and bits.
+public struct ConfigDescription: Sendable, Equatable {
+    public var name: String
+    public var method: String
+    public var pattern: String
+    public var level: Int?
+    public var bits: Int?
+
+    public init(_ name: String) {
+        self.name = name
+        if let spec = try? CompressionSpec.parse(configName: name) {
+            method = spec.method.rawValue
+            switch spec.pattern {
+            case .unstructured(let s)?: pattern = "unstructured"; level = Int((s * 100).rounded())
+            case .nm(let n, let m)?: pattern = "\(m - n):\(m)"; level = Int((100 * Double(m - n) / Double(m)).rounded())
+            case nil: pattern = spec.quantizer.map { "g\($0.groupSize ?? 0)" } ?? "none"
+            }
+            bits = spec.quantizer?.bits
+        } else {
+            method = name == "dense" ? "dense" : "unknown"
+            pattern = "none"
+        }
+    }
+
+    /// Row order in tables: dense, then by method, unstructured levels up, N:M, then bits down.
+    var sortKey: (Int, String, Int, Int, Int) {
+        let methodRank = ["dense": 0, "magnitude": 1, "wanda": 2, "sparsegpt": 3, "gptq": 4, "rtn": 5][method] ?? 6
+        return (methodRank, method, pattern == "unstructured" ? 0 : 1, level ?? 0, -(bits ?? 0))
+    }
+}
