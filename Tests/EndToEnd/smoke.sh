@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# End-to-end: `make all PROFILE=smoke` on the real default model, in a
+# scratch work folder. Checks that results.csv holds every task for both
+# configurations, that results.md and the plots exist, that a second run
+# does nothing, and that deleting one configuration's scores redoes only it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WR=${E2E_WORKROOT:-$(mktemp -d /tmp/kick-e2e.XXXXXX)}
+mkdir -p "$WR"
+W=$WR/smollm2-135m
+MAKEARGS=(--no-print-directory PROFILE=smoke BUILD=debug WORKROOT="$WR")
+fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
+t0=$(date +%s)
+
+make "${MAKEARGS[@]}" all > "$WR/run1.log" 2>&1 || { tail -30 "$WR/run1.log"; fail "make all PROFILE=smoke failed"; }
+echo "e2e: make all PROFILE=smoke took $(( $(date +%s) - t0 )) s" >&2
+
+csv=$W/report/results.csv
+[ -s "$csv" ] || fail "no $csv"
+[ -s "$W/report/results.md" ] || fail "no results.md"
+configs=$(python3 -c 'import json; print(" ".join(json.load(open("profiles/smoke.json"))["configs"]))')
+for c in $configs; do
+  for t in factoid mmlu icrqa summarization instruct perplexity; do
+    grep -q "^smollm2-135m,$c,[^,]*,[^,]*,[^,]*,[^,]*,$t," "$csv" || fail "results.csv has no $t rows for $c"
+  done
+done
+if command -v gnuplot >/dev/null; then
+  for p in factoid mmlu perplexity; do [ -s "$W/report/plots/$p.svg" ] || fail "no plot $p.svg"; done
+  grep -q "plots/perplexity.svg" "$W/report/results.md" || fail "results.md does not link the plots"
+fi
+
+# a second run does nothing
+find "$W" -type f -newer "$W/report/results.md" > /dev/null
+stamp=$WR/stamp; touch "$stamp"; sleep 1
+make "${MAKEARGS[@]}" all > "$WR/run2.log" 2>&1 || fail "second make all failed"
+changed=$(find "$W" -type f -newer "$stamp" | wc -l)
+[ "$changed" -eq 0 ] || fail "a second run changed $changed files: $(find "$W" -type f -newer "$stamp" | head -5)"
+! grep -qE "kick-(compress|infer) " "$WR/run2.log" || fail "a second run ran a stage: $(grep -E 'kick-(compress|infer) ' "$WR/run2.log" | head -2)"
+
+# delete one configuration's scores: only that configuration is redone
+victim=$(echo $configs | awk '{print $2}')
+rm "$W/infer/$victim/"*.scores.json
+make "${MAKEARGS[@]}" all > "$WR/run3.log" 2>&1 || fail "third make all failed"
+ran=$(grep -E "kick-infer run" "$WR/run3.log" || true)
+[ "$(echo "$ran" | grep -c "config $victim ")" -eq 6 ] || fail "expected 6 kick-infer runs of $victim, got: $ran"
+[ "$(echo "$ran" | grep -vc "config $victim ")" -eq 0 ] || fail "other configurations were rerun: $ran"
+! grep -q "kick-compress" "$WR/run3.log" || fail "compression was redone"
+
+echo "e2e: ok ($(( $(date +%s) - t0 )) s; $(wc -l < "$csv") result rows; work in $WR)"
+[ -n "${E2E_WORKROOT:-}" ] || rm -rf "$WR"
