@@ -55,6 +55,8 @@ struct DecoderBlockKernel: Sendable {
     }
 
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     func runBlock(_ l: Int, _ w: EngineBlock, x: inout [Float], tokens T: Int,
                   rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
                   scratch s: inout BlockScratch, observer: LinearInputObserver?,
@@ -80,7 +82,24 @@ struct DecoderBlockKernel: Sendable {
         // store keys/values, then attention per sequence
         for (i, it) in items.enumerated() { storeKV(cl, it, rowStart[i], s.k, s.v) }
         s.attn.withUnsafeMutableBufferPointer { ob in
-            for (i, it) in items.enumerated() { attention(cl, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
+            // decoding sequences (one new token each) are plain loops, independent
+            // of each other: split them over the cores while BLAS threads rest
+            let decoding = items.indices.filter { items[$0].tokens.count == 1 }
+            if decoding.count >= 8 && Self.cores > 1 {
+                let chunks = Self.cores
+                let q = s.q
+                nonisolated(unsafe) let out = ob
+                nonisolated(unsafe) let items = items
+                DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                    var scores: [Float] = []
+                    for d in stride(from: k, to: decoding.count, by: chunks) {
+                        attention(cl, items[decoding[d]], rowStart[decoding[d]], q: q, out: out, scores: &scores)
+                    }
+                }
+                for (i, it) in items.enumerated() where it.tokens.count != 1 { attention(cl, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
+            } else {
+                for (i, it) in items.enumerated() { attention(cl, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
+            }
         }
         if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
         if stopAfter == .oInput { return }
