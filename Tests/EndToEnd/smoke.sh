@@ -15,6 +15,18 @@ t0=$(date +%s)
 make "${MAKEARGS[@]}" all > "$WR/run1.log" 2>&1 || { tail -30 "$WR/run1.log"; fail "make all PROFILE=smoke failed"; }
 echo "e2e: make all PROFILE=smoke took $(( $(date +%s) - t0 )) s" >&2
 
+# the ingest manifests count the whole data sets, whatever the profile draws
+python3 - "$W/ingest/tasks" <<'PY' || fail "ingest manifests do not report the expected counts"
+import json, sys
+want = {"mmlu": 14042, "factoid": 11313, "icrqa": 6500 + 11313, "summarization": 1001, "instruct": 80, "perplexity": 101}
+for t, n in want.items():
+    m = json.load(open(f"{sys.argv[1]}/{t}.jsonl.manifest.json"))
+    assert m["items_available"] == n, (t, m["items_available"], n)
+m = json.load(open(f"{sys.argv[1]}/mmlu.jsonl.manifest.json"))
+assert m["counts"]["subjects"] == 57 and m["counts"]["mmlu"]["skipped_by_reason"] == {"header row": 2}
+assert json.load(open(f"{sys.argv[1]}/summarization.jsonl.manifest.json"))["counts"]["buckets"] == {"small": 666, "mid": 294, "large": 41}
+PY
+
 csv=$W/report/results.csv
 [ -s "$csv" ] || fail "no $csv"
 [ -s "$W/report/results.md" ] || fail "no results.md"
@@ -46,5 +58,5 @@ ran=$(grep -E "kick-infer run" "$WR/run3.log" || true)
 [ "$(echo "$ran" | grep -vc "config $victim ")" -eq 0 ] || fail "other configurations were rerun: $ran"
 ! grep -q "kick-compress" "$WR/run3.log" || fail "compression was redone"
 
-echo "e2e: ok ($(( $(date +%s) - t0 )) s; $(wc -l < "$csv") result rows; work in $WR)"
+echo "e2e: ok ($(( $(date +%s) - t0 )) s; $(wc -l < "$csv") result rows)"
 [ -n "${E2E_WORKROOT:-}" ] || rm -rf "$WR"

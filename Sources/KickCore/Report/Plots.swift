@@ -39,13 +39,16 @@ public struct ReportPlots {
             for c in b.configs {
                 let d = ConfigDescription(c)
                 guard d.pattern.contains(":") || d.method == "gptq", let v = b.value(l, c, t, h.metric, h.subset)?.value else { continue }
-                points += "\"\(c)\" \(d.level ?? 50) \(v)\n"
+                // N:M at its 50% sparsity; GPTQ prunes nothing, so at 0
+                points += "\"\(c)\" \(d.level ?? 0) \(v)\n"
             }
             try AtomicFile.write(points, to: "\(dir)/\(t).points.dat")
             var plot = "set title \"\(h.label)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"\(h.metric)\"\nset key outside right\nset grid\n"
+            // perplexity spans orders of magnitude once a method collapses
+            if !h.higherIsBetter { plot += "set logscale y\n" }
             plot += "plot " + methods.enumerated().map { "\"\(t).dat\" using 1:\($0.offset + 2) with linespoints title \"\($0.element)\"" }.joined(separator: ", ")
             plot += (methods.isEmpty ? "" : ", ") + "\(dense) with lines dashtype 2 lc rgb \"black\" title \"dense\""
-            if points.split(separator: "\n").count > 1 { plot += ", \"\(t).points.dat\" using 2:3:1 with labels point pt 7 offset 1,0.5 font \",7\" title \"N:M, GPTQ\"" }
+            if points.split(separator: "\n").count > 1 { plot += ", \"\(t).points.dat\" using 2:3:1 with labels point pt 7 offset 0.5,0.5 left rotate by 30 font \",7\" title \"N:M, GPTQ\"" }
             scripts.append(render(t, plot))
             names.append(t)
         }
@@ -58,14 +61,15 @@ public struct ReportPlots {
                 for t in b.tasks {
                     let h = ReportBuilder.headline[t]!
                     let c = lv == 0 ? "dense" : "\(m)-unstructured-\(lv)"
-                    if let v = b.value(l, c, t, h.metric, h.subset)?.value, let d = b.value(l, "dense", t, h.metric, h.subset)?.value, v > 0, d > 0 {
+                    if let v = b.value(l, c, t, h.metric, h.subset)?.value, let d = b.value(l, "dense", t, h.metric, h.subset)?.value, d > 0,
+                       h.higherIsBetter || v > 0 {
                         data += " \(h.higherIsBetter ? v / d : d / v)"
                     } else { data += " NaN" }
                 }
                 data += "\n"
             }
             try AtomicFile.write(data, to: "\(dir)/relative-\(m).dat")
-            var plot = "set title \"\(m): each task relative to dense (perplexity as dense/ppl)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"fraction of dense\"\nset key outside right\nset grid\nset yrange [0:*]\n"
+            var plot = "set title \"\(m): each task relative to dense (perplexity as dense/ppl)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"fraction of dense\"\nset key outside right\nset grid\nset yrange [0:1.5]\n"
             plot += "plot " + b.tasks.enumerated().map { "\"relative-\(m).dat\" using 1:\($0.offset + 2) with linespoints \($0.element == "perplexity" ? "lw 3 " : "")title \"\($0.element)\"" }.joined(separator: ", ")
             plot += ", 1 with lines dashtype 2 lc rgb \"black\" title \"dense\""
             scripts.append(render("relative-\(m)", plot))
@@ -85,7 +89,7 @@ public struct ReportPlots {
     }
 
     func render(_ name: String, _ plot: String) -> String {
-        "set terminal svg size 800,480 dynamic\nset output \"\(name).svg\"\n\(plot)\n" +
-        "set terminal pngcairo size 800,480\nset output \"\(name).png\"\nreplot\nunset output\nreset\n"
+        "set terminal svg size 800,480 dynamic noenhanced\nset output \"\(name).svg\"\n\(plot)\n" +
+        "set terminal pngcairo size 800,480 noenhanced\nset output \"\(name).png\"\nreplot\nunset output\nreset\n"
     }
 }

@@ -16,7 +16,7 @@ public struct ReportBuilder {
         "mmlu": ("correct_loglik", "all", "MMLU accuracy (log-likelihood of A/B/C/D)", true),
         "icrqa": ("exact_match", "open", "open-book QA exact match", true),
         "summarization": ("rougeL_greedy", "all", "summarization ROUGE-L (greedy) vs reference", true),
-        "instruct": ("rougeL_vs_dense", "all", "instruction following ROUGE-L vs dense answers", true),
+        "instruct": ("distinct2", "all", "instruction following distinct-2 (less is more repetitive)", true),
         "perplexity": ("perplexity", "all", "perplexity (held-out Wikipedia)", false),
     ]
 
@@ -156,8 +156,11 @@ public struct ReportBuilder {
                 let levels = configs.filter { ConfigDescription($0).method == m && ConfigDescription($0).pattern == "unstructured" }
                 guard !levels.isEmpty else { continue }
                 if let c = levels.first(where: { (value(l, $0, t, h.metric, h.subset)?.value ?? .infinity) < 0.9 * dense }) {
-                    let v = value(l, c, t, h.metric, h.subset)!.value
-                    var s = String(format: "%@ falls below 90%% of dense at %d%% (%.3f vs %.3f)", m, ConfigDescription(c).level ?? 0, v, dense)
+                    let v = value(l, c, t, h.metric, h.subset)!
+                    var s = String(format: "%@ falls below 90%% of dense at %d%% (%.3f vs %.3f", m, ConfigDescription(c).level ?? 0, v.value, dense)
+                    // say when the sample cannot tell the two apart
+                    if let d = value(l, "dense", t, h.metric, h.subset), v.ciHigh >= d.ciLow { s += ", within dense's 95% interval at n = \(v.n)" }
+                    s += ")"
                     if let p = value(l, c, "perplexity", "perplexity", "all")?.value, let pd = value(l, "dense", "perplexity", "perplexity", "all")?.value {
                         s += String(format: ", where perplexity is %.2f× dense's", p / pd)
                     }
@@ -174,6 +177,18 @@ public struct ReportBuilder {
                 if let v = value(l, c, t, h.metric, h.subset)?.value { parts.append(String(format: "%@ keeps %.0f%% of dense", c, 100 * v / dense)) }
             }
             if !parts.isEmpty { out += "- **\(h.label)** (dense \(String(format: "%.3f", dense))): " + parts.joined(separator: "; ") + ".\n" }
+        }
+        if let pd = value(l, "dense", "perplexity", "perplexity", "all")?.value {
+            var parts: [String] = []
+            for m in methods {
+                let levels = configs.filter { ConfigDescription($0).method == m && ConfigDescription($0).pattern == "unstructured" }
+                let ratios = levels.compactMap { c in value(l, c, "perplexity", "perplexity", "all").map { String(format: "%.2f× at %d%%", $0.value / pd, ConfigDescription(c).level ?? 0) } }
+                if !ratios.isEmpty { parts.append("\(m) " + ratios.joined(separator: ", ")) }
+            }
+            for c in configs where ConfigDescription(c).method == "gptq" {
+                if let v = value(l, c, "perplexity", "perplexity", "all")?.value { parts.append(String(format: "%@ %.2f×", c, v / pd)) }
+            }
+            if !parts.isEmpty { out += String(format: "- **perplexity** (dense %.2f), as a multiple of dense's: ", pd) + parts.joined(separator: "; ") + ".\n" }
         }
         if out.isEmpty { out = "No compressed configuration with a dense reference has been scored yet.\n" }
         out += "\nThe item counts behind these figures are small in the quick and smoke profiles; read the confidence intervals in results.csv before drawing conclusions.\n"

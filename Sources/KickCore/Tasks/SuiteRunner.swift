@@ -226,6 +226,7 @@ public final class SuiteRunner {
                 let ids = encode(parts.prefix)
                 let c = model.newCache(capacity: ids.count)
                 if !ids.isEmpty { _ = model.forward([BatchItem(cache: c, tokens: ids, logits: .none)]) }
+                p.tokens += ids.count
                 prefixCache[parts.prefix] = (ids, c)
             }
             let pre = prefixCache[parts.prefix]!
@@ -291,6 +292,7 @@ public final class SuiteRunner {
                 }
             }
             rec["outputs"] = outputs
+            rec["finish"] = ["sampled": outs["sampled"]!.finish.rawValue, "greedy": outs["greedy"]!.finish.rawValue]
             rec["verdicts"] = verdicts
             rec["tokens"] = ["prompt": r.promptTokens, "output_sampled": outs["sampled"]!.tokens.count, "output_greedy": outs["greedy"]!.tokens.count]
             if let judge {
