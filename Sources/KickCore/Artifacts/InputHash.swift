@@ -18,7 +18,7 @@ public enum InputHash {
         for n in names {
             let p = (path as NSString).appendingPathComponent(n)
             var sub: ObjCBool = false
-            FileManager.default.fileExists(atPath: p, isDirectory: &sub)
+            _ = FileManager.default.fileExists(atPath: p, isDirectory: &sub)
             if sub.boolValue { try hashFolder(p, prefix: prefix + n + "/", into: &h); continue }
             h.update(prefix + n + " " + (try SHA256.hex(ofFile: p)) + "\n")
         }

@@ -40,7 +40,7 @@ public final class JudgeClient: @unchecked Sendable {
             Please act as an impartial judge and rate the summary of the story below on four criteria, each from 1 to 10: \
             coherence, consistency (faithfulness to the story), fluency, and relevance.
             """
-        if let r = reference { prompt += " Compare it with the reference summary, which you may take as a 7 on every criterion." }
+        if reference != nil { prompt += " Rate it in comparison with the reference summary given below." }
         prompt += "\n\n[Story]\n\(story.prefix(12000))\n\n"
         if let r = reference { prompt += "[Reference summary]\n\(r)\n\n" }
         prompt += "[Summary to rate]\n\(summary)\n\nAnswer with exactly one line: coherence: N, consistency: N, fluency: N, relevance: N"
