@@ -21,7 +21,9 @@ BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
 .PHONY: deps build build-debug build-debug-bins model test bench archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
-WORK := $(WORKROOT)/$(MODEL)
+# a model given by path works under its file or folder name
+MODEL_NAME := $(notdir $(patsubst %/,%,$(MODEL)))
+WORK := $(WORKROOT)/$(MODEL_NAME)
 ING := $(WORK)/ingest
 MODEL_DIR_FLAG := $(if $(MODEL_DIR),--model-dir $(MODEL_DIR))
 FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)

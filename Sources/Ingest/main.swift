@@ -173,7 +173,7 @@ struct All: ParsableCommand {
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
         let r = try m.resolve(root: root)
-        let dir = out ?? "work/\(m.model)/ingest"
+        let dir = out ?? "work/\((m.model as NSString).lastPathComponent)/ingest"
         let t0 = Date()
         say(try writeModelJSON(r, out: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
         let bundle = try ModelBundle.open(path: r.path)

@@ -123,6 +123,19 @@ import KickTestSupport
         #expect(!lone.metrics.contains { $0.metric == "kl_topk_vs_dense" } && lone.notes.contains { $0.contains("no dense") })
     }
 
+    /// Requests that share a precomputed prompt prefix decode as if each had fed the whole prompt.
+    @Test func sharedPrefixDecodesLikeTheWholePrompt() {
+        let (b, m) = (Self.fixture.bundle, Self.fixture.model)
+        let prompt = b.tokenizer.encode("A prompt long enough to be worth sharing between two requests.")
+        let gen = BatchGenerator(model: m, tokenizer: b.tokenizer, maxBatch: 4)
+        let plain = gen.generate([GenerationRequest(id: 0, prompt: prompt, maxNewTokens: 8, stopAtEndToken: false)])[0]
+        let pre = m.newCache(capacity: prompt.count)
+        _ = m.forward([BatchItem(cache: pre, tokens: Array(prompt.dropLast()), logits: .none)])
+        let shared = gen.generate((0..<2).map { GenerationRequest(id: $0, prompt: prompt, maxNewTokens: 8, stopAtEndToken: false, prefix: pre) })
+        #expect(shared.map(\.tokens) == [plain.tokens, plain.tokens])
+        #expect(pre.length == prompt.count - 1)  // copied, never extended
+    }
+
     @Test func judgeClientAgainstALocalServer() throws {
         let server = try LocalHTTPServer { path, body in
             let req = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]

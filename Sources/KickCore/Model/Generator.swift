@@ -7,15 +7,19 @@ public struct GenerationRequest: Sendable {
     public var sampling: SamplingParams
     public var stopStrings: [String]
     public var stopAtEndToken: Bool
+    /// The KV cache of a prefix of `prompt`, computed once and shared by
+    /// several requests (copied, never changed); the rest is fed as usual.
+    public var prefix: KVCache?
 
     public init(id: Int, prompt: [Int], maxNewTokens: Int, sampling: SamplingParams = .greedy,
-                stopStrings: [String] = [], stopAtEndToken: Bool = true) {
+                stopStrings: [String] = [], stopAtEndToken: Bool = true, prefix: KVCache? = nil) {
         self.id = id
         self.prompt = prompt
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
         self.stopAtEndToken = stopAtEndToken
+        self.prefix = prefix
     }
 }
 
@@ -66,7 +70,7 @@ public final class BatchGenerator {
         init(_ r: GenerationRequest, _ cache: KVCache, limit: Int) {
             request = r
             self.cache = cache
-            pending = r.prompt
+            pending = Array(r.prompt[cache.length...])
             rng = SeededRandom(seed: r.sampling.seed)
             self.limit = limit
         }
@@ -95,7 +99,14 @@ public final class BatchGenerator {
         while !waiting.isEmpty || !active.isEmpty {
             while active.count < maxBatch, let (i, r) = waiting.popLast() {
                 let limit = min(r.maxNewTokens, ctx - r.prompt.count)
-                let s = Sequence(r, model.newCache(capacity: min(ctx, r.prompt.count + max(0, limit))), limit: limit)
+                let capacity = min(ctx, r.prompt.count + max(0, limit))
+                let cache: KVCache
+                if let p = r.prefix, p.length < r.prompt.count {
+                    cache = p.copy(extraCapacity: max(0, capacity - p.length))
+                } else {
+                    cache = model.newCache(capacity: capacity)
+                }
+                let s = Sequence(r, cache, limit: limit)
                 if r.prompt.isEmpty || limit <= 0 {
                     finish(i, s, r.prompt.isEmpty ? .length : .contextFull)
                     continue

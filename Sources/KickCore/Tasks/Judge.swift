@@ -27,7 +27,12 @@ public final class JudgeClient: @unchecked Sendable {
     /// The judge the environment configures, if all three variables are set.
     public static func fromEnvironment(cacheDir: String = PackageFetcher.defaultCacheDir + "/judge") -> JudgeClient? {
         let e = ProcessInfo.processInfo.environment
-        guard let u = e["KICK_JUDGE_URL"], let url = URL(string: u), let m = e["KICK_JUDGE_MODEL"], let k = e["KICK_JUDGE_KEY"] else { return nil }
+        let names = ["KICK_JUDGE_URL", "KICK_JUDGE_MODEL", "KICK_JUDGE_KEY"]
+        let set = names.filter { !(e[$0] ?? "").isEmpty }
+        if !set.isEmpty && set.count < 3 {
+            FileHandle.standardError.write(Data("kick-infer: warning: \(set.joined(separator: ", ")) set but not \(names.filter { !set.contains($0) }.joined(separator: ", ")): no judge\n".utf8))
+        }
+        guard let u = e["KICK_JUDGE_URL"], let url = URL(string: u), let m = e["KICK_JUDGE_MODEL"], let k = e["KICK_JUDGE_KEY"], set.count == 3 else { return nil }
         return JudgeClient(url: url, model: m, key: k, cacheDir: cacheDir)
     }
 
