@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+@testable import KickCore
+import KickTestSupport
+
+/// kick-report's tables and findings from hand-made scores.
+@Suite struct ReportTests {
+    static func scores(_ config: String, _ task: String, _ metrics: [(String, String, Double)], n: Int = 100) -> TaskScores {
+        TaskScores(config: config, task: task, model: "m", items: n, itemsInTaskFile: n, notes: [],
+                   metrics: metrics.map { MetricSummary(metric: $0.0, subset: $0.1, value: $0.2, n: n, ciLow: $0.2 - 0.01, ciHigh: $0.2 + 0.01, interval: "test") },
+                   secondsLogged: 10, tokensGenerated: 1000, tokensPerSecond: 100)
+    }
+
+    @Test func tablesCSVAndFindings() throws {
+        let work = tempDir("report") + "/m"
+        let configs = ["dense", "sparsegpt-unstructured-30", "sparsegpt-unstructured-50", "gptq-w4g128"]
+        let factoid: [String: Double] = ["dense": 0.60, "sparsegpt-unstructured-30": 0.58, "sparsegpt-unstructured-50": 0.20, "gptq-w4g128": 0.57]
+        let ppl: [String: Double] = ["dense": 10, "sparsegpt-unstructured-30": 11, "sparsegpt-unstructured-50": 13, "gptq-w4g128": 10.5]
+        for c in configs {
+            try Self.scores(c, "factoid", [("substring_hit", "all", factoid[c]!)]).write(to: "\(work)/infer/\(c)/factoid.scores.json")
+            // gptq's perplexity was never run
+            if c != "gptq-w4g128" { try Self.scores(c, "perplexity", [("perplexity", "all", ppl[c]!)]).write(to: "\(work)/infer/\(c)/perplexity.scores.json") }
+        }
+        let b = ReportBuilder(work: work, outDir: work + "/report", configs: configs.reversed(), model: "m")
+        #expect(b.configs == configs)  // dense first, levels in order, GPTQ last
+        let l = b.load()
+        let rows = b.rows(l)
+        #expect(rows.count == 7)
+        let r = rows.first { $0.config == "sparsegpt-unstructured-50" && $0.task == "factoid" }!
+        #expect(r.method == "sparsegpt" && r.pattern == "unstructured" && r.level == "50" && r.bits == "" && r.value == 0.2 && r.n == 100)
+        #expect(r.csv == "m,sparsegpt-unstructured-50,sparsegpt,unstructured,50,,factoid,all,substring_hit,0.2,100,0.19,0.21")
+        let md = b.markdown(l, plots: [])
+        #expect(md.contains("| sparsegpt-unstructured-50 | 0.200 (−0.400) |"))
+        #expect(md.contains("| gptq-w4g128 | 0.570 (−0.030) | — | — | not run |"))  // missing, never zero
+        #expect(md.contains("sparsegpt falls below 90% of dense at 50% (0.200 vs 0.600), where perplexity is 1.30× dense's"))
+        #expect(md.contains("gptq-w4g128 keeps 95% of dense"))
+        #expect(md.contains("not run"))
+    }
+}
