@@ -33,7 +33,7 @@ import KickTestSupport
                                                   question: "Q\(i) about \(s)?", choices: ["w", "x", "y", "z"], golds: [["A", "B", "C", "D"][i]])) }
         }
         MMLUReader.assignShots(&mmlu, dev: [:], seed: 0, count: 2)
-        try TaskFile.write(mmlu, to: t + "mmlu.jsonl")
+        try TaskFile.write(StratifiedOrder.order(mmlu, seed: 0), to: t + "mmlu.jsonl")  // subjects interleaved, as ingest writes them
         try TaskFile.write([TaskItem(id: "o1", task: "icrqa", subset: "open", question: "Who?", context: "Ann met Bob.", golds: ["Ann"]),
                             TaskItem(id: "o2", task: "icrqa", subset: "open", question: "Where?", context: "In Rome.", golds: ["Rome"]),
                             TaskItem(id: "c1", task: "icrqa", subset: "closed", question: "What?", golds: ["x"])], to: t + "icrqa.jsonl")
@@ -55,11 +55,13 @@ import KickTestSupport
         return SuiteRunner(bundle: fixture.bundle, model: fixture.model, options: o, judge: judge)
     }
 
-    /// The log's records without their timings.
-    static func untimed(_ path: String) throws -> [String] {
+    /// The log's records without what depends on the run rather than the
+    /// item: timings, and whether this run computed the MMLU prefix.
+    static func untimed(_ path: String, keepPrefixFlag: Bool = false) throws -> [String] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
             var o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             o["seconds"] = nil
+            if !keepPrefixFlag { o["prefix_computed"] = nil }
             return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
         }
     }
@@ -78,8 +80,16 @@ import KickTestSupport
         let mm = try TaskScores.read(path: a + "/mmlu.scores.json")
         #expect(Set(mm.metrics.map(\.metric)) == ["correct_generate", "correct_loglik"])
         #expect(mm.metrics.contains { $0.subset == "discipline:Humanities" } && mm.metrics.contains { $0.subset == "subject:anatomy" })
-        let log = try String(contentsOfFile: a + "/mmlu.jsonl", encoding: .utf8)
-        #expect(log.contains("\"prompt_reused\""))
+        // each subject's distinct shot prefix is computed once, though the task
+        // file interleaves the subjects; the other items reuse it
+        let computed = try Self.untimed(a + "/mmlu.jsonl", keepPrefixFlag: true).filter { line in
+            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect(((o["tokens"] as! [String: Any])["prompt_reused"] as! Int) > 0)
+            return o["prefix_computed"] as! Bool
+        }.count
+        let items = try TaskFile.read(path: Self.fixture.ingest + "/tasks/mmlu.jsonl")
+        let distinct = Set(items.map { Prompts.mmlu($0, shots: 2).prefix }).count
+        #expect(computed == distinct && distinct < items.count, "\(computed) prefixes computed, \(distinct) distinct, \(items.count) items")
         let pp = try TaskScores.read(path: a + "/perplexity.scores.json")
         #expect(pp.metrics.first { $0.metric == "perplexity" }!.n == 4 * 31)
     }

@@ -212,7 +212,11 @@ public final class SuiteRunner {
         let letterIDs = Prompts.letters.map { tok.encode(" " + $0).first ?? 0 }
         var prefixCache: [String: (ids: [Int], cache: KVCache)] = [:]
         var cachedSubject = ""
-        for it in todo {
+        // task files interleave subjects (stratified order): group them so
+        // each subject's shot prefix is computed once, and keep one subject's cache at a time
+        let bySubject = Dictionary(grouping: todo.indices, by: { todo[$0].subset })
+        let order = bySubject.keys.sorted { bySubject[$0]!.first! < bySubject[$1]!.first! }.flatMap { bySubject[$0]! }
+        for it in order.map({ todo[$0] }) {
             let t0 = Date()
             var k = it.shots?.count ?? 0
             var parts = Prompts.mmlu(it, shots: k)
@@ -223,7 +227,8 @@ public final class SuiteRunner {
                 full = encode(parts.prefix + parts.suffix)
             }
             if it.subset != cachedSubject { prefixCache.removeAll(); cachedSubject = it.subset }
-            if prefixCache[parts.prefix] == nil {
+            let computed = prefixCache[parts.prefix] == nil
+            if computed {
                 let ids = encode(parts.prefix)
                 let c = model.newCache(capacity: ids.count)
                 if !ids.isEmpty { _ = model.forward([BatchItem(cache: c, tokens: ids, logits: .none)]) }
@@ -249,6 +254,7 @@ public final class SuiteRunner {
             rec["loglik"] = Dictionary(uniqueKeysWithValues: zip(Prompts.letters, lps.map { Self.round($0) }))
             rec["verdicts"] = ["correct_generate": genPred == it.golds[0], "correct_loglik": llPred == it.golds[0]]
             rec["tokens"] = ["prompt": full.count, "prompt_reused": common, "output": 1]
+            rec["prefix_computed"] = computed
             rec["seconds"] = Self.round(Date().timeIntervalSince(t0))
             try log.append(rec)
             p.tokens += full.count - common
