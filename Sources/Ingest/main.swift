@@ -164,7 +164,7 @@ func makeCalib(root: String, modelPath: String, corpus: String, samples: Int, le
 struct All: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Everything a profile needs: model.json, every task file and the calibration set.")
     @OptionGroup var m: ModelOptions
-    @OptionGroup var originals: OriginalSources_
+    @OptionGroup var originals: OriginalOptions
     @Option(name: .long, help: "smoke, quick or full.") var profile = "quick"
     @Option(name: .long, help: "Output folder (default work/<MODEL>/ingest).") var out: String?
     @Flag(name: .long) var force = false
@@ -177,7 +177,7 @@ struct All: ParsableCommand {
         let t0 = Date()
         say(try writeModelJSON(r, out: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
         let bundle = try ModelBundle.open(path: r.path)
-        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.o.sources, force: force)
+        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.sources, force: force)
         let c = prof.calib
         try makeCalib(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
                       out: calibPath(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed), force: force)
@@ -185,9 +185,6 @@ struct All: ParsableCommand {
         print(dir)
     }
 }
-
-/// ArgumentParser needs a distinct type per option group use.
-struct OriginalSources_: ParsableArguments { @OptionGroup var o: OriginalOptions }
 
 struct FetchModel: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fetch-model",
