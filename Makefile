@@ -78,11 +78,11 @@ build-debug: deps
 # stage reruns only what is stale (FORCE=1 reruns it anyway).
 all: $(BUILD_TARGET)
 	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
-	$(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory report
+	$(MAKE) --no-print-directory ingest STAGE=all
+	$(MAKE) --no-print-directory report STAGE=all
 
 ingest: $(BUILD_TARGET)
-	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter all ingest,$(STAGE) $(MAKECMDGOALS)),$(FORCE_FLAG))
+	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
 
 MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
@@ -127,7 +127,7 @@ $(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(I
 
 report: $(BUILD_TARGET)
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(WORK)/report/results.md STAGE=$(if $(filter report,$(MAKECMDGOALS)),report,all)
+	$(MAKE) --no-print-directory $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
 
 $(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED_REPORT)
 	$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
