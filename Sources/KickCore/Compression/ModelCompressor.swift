@@ -203,20 +203,3 @@ public enum PeakMemory {
         return Int(u.ru_maxrss) * 1024
     }
 }
-
-/// Progress on stderr: one line rewritten in place when stderr is a
-/// terminal, plain log lines otherwise (files, CI).
-public enum ProgressLine {
-    public static let isTerminal = isatty(2) != 0
-
-    public static func write(_ s: String) {
-        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + s : s + "\n").utf8))
-    }
-
-    /// A 20-cell bar, or nothing when not on a terminal.
-    public static func bar(_ done: Int, of total: Int) -> String {
-        guard isTerminal, total > 0 else { return "" }
-        let n = 20 * done / total
-        return "[" + String(repeating: "#", count: n) + String(repeating: ".", count: 20 - n) + "]"
-    }
-}

@@ -123,7 +123,7 @@ public final class SuiteRunner {
         let reqs = jobs.enumerated().map { GenerationRequest(id: $0.offset, prompt: $0.element.prompt, maxNewTokens: $0.element.maxNew,
                                                                sampling: $0.element.sampling, stopStrings: $0.element.stops, prefix: $0.element.prefix) }
         withoutActuallyEscaping(done) { done in
-            gen.generate(reqs) { r in
+            _ = gen.generate(reqs) { r in
                 guard failure == nil else { return }
                 self.generatedTokens += r.tokens.count
                 progress.tokens += r.tokens.count
@@ -366,37 +366,5 @@ extension String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
-    }
-}
-
-/// Progress on stderr: stage, items done/total, tokens/s, ETA.
-public final class ProgressMeter {
-    let label: String
-    let total: Int
-    let show: Bool
-    let start = Date()
-    var done = 0
-    var tokens = 0
-    var lastPrint = Date.distantPast
-
-    public init(label: String, total: Int, show: Bool) {
-        self.label = label
-        self.total = total
-        self.show = show
-    }
-
-    func step(_ n: Int = 1) {
-        done += n
-        guard show, Date().timeIntervalSince(lastPrint) >= 2 || done == total else { return }
-        lastPrint = Date()
-        let el = Date().timeIntervalSince(start)
-        let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
-        FileHandle.standardError.write(Data(String(format: "kick-infer: %@: %d/%d items, %.0f tok/s, %.0f s elapsed, ETA %.0f s\n",
-                                                   label, done, total, Double(tokens) / max(el, 1e-9), el, eta).utf8))
-    }
-
-    func finish() {
-        guard show, total > 0, done < total else { return }
-        step(0)
     }
 }

@@ -25,7 +25,7 @@ public final class TaskLog {
             }
             if torn || (d.last != nil && d.last != 0x0A) { try AtomicFile.write(good, to: path) }
         }
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw KickError("cannot open for appending", file: path) }
         h.seekToEndOfFile()
         handle = h

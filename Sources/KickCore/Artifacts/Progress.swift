@@ -1,0 +1,58 @@
+import Foundation
+
+/// Progress on stderr: one line rewritten in place when stderr is a
+/// terminal, plain log lines otherwise (files, CI).
+public enum ProgressLine {
+    public static let isTerminal = isatty(2) != 0
+
+    public static func write(_ s: String) {
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + s : s + "\n").utf8))
+    }
+
+    /// A 20-cell bar, or nothing when not on a terminal.
+    public static func bar(_ done: Int, of total: Int) -> String {
+        guard isTerminal, total > 0 else { return "" }
+        let n = 20 * done / total
+        return "[" + String(repeating: "#", count: n) + String(repeating: ".", count: 20 - n) + "]"
+    }
+}
+
+/// Progress of a task run on stderr: stage, items done/total, tokens/s,
+/// ETA, at most every 2 s, on one rewritten line when stderr is a terminal.
+public final class ProgressMeter {
+    let label: String
+    let total: Int
+    let show: Bool
+    let start = Date()
+    var done = 0
+    var tokens = 0
+    var lastPrint = Date.distantPast
+    var printed = false
+
+    public init(label: String, total: Int, show: Bool) {
+        self.label = label
+        self.total = total
+        self.show = show
+    }
+
+    func step(_ n: Int = 1) {
+        done += n
+        if show, Date().timeIntervalSince(lastPrint) >= 2 || done == total { report() }
+    }
+
+    private func report() {
+        lastPrint = Date()
+        printed = true
+        let el = Date().timeIntervalSince(start)
+        let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
+        ProgressLine.write(String(format: "kick-infer: %@: %d/%d items, %.0f tok/s, %.0f s elapsed, ETA %.0f s",
+                                  label, done, total, Double(tokens) / max(el, 1e-9), el, eta))
+    }
+
+    /// The last state (a run stopped early included), and the line ended on a terminal.
+    func finish() {
+        guard show, printed || (total > 0 && done < total) else { return }
+        if done < total { report() }
+        if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
