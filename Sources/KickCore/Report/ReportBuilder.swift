@@ -41,7 +41,7 @@ public struct ReportBuilder {
             }
             let ck = "\(work)/compress/\(c)/model.kick"
             if let a = try? FileManager.default.attributesOfItem(atPath: ck), let n = a[.size] as? Int { l.checkpointBytes[c] = n }
-            if let d = FileManager.default.contents(atPath: ck + ".manifest.json"), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+            if let o = readJSONObject(atPath: ck + ".manifest.json"),
                let r = o["report"] as? [String: Any], let s = (r["seconds"] as? NSNumber)?.doubleValue { l.compressSeconds[c] = s }
         }
         return l

@@ -6,9 +6,7 @@ public enum CalibrationCorpus {
     public static func documents(_ corpus: String, root: String, fetcher: PackageFetcher) throws -> (docs: [String], source: [String: Any]) {
         if corpus == "wiki" {
             let m = try DatasetManifest.load("wiki", root: root)
-            let path = try m.fetch(fetcher)
-            guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
-            let wiki = try WikiCorpus(taskJSON: d, file: path)
+            let wiki = try WikiCorpus.load(m, fetcher: fetcher)
             return (wiki.calibrationPool, ["package": "\(m.source.package)==\(m.source.version)", "sha256": m.source.sha256, "member": m.source.member,
                                            "documents_read": wiki.read, "english_documents": wiki.documents.count,
                                            "calibration_pool": wiki.calibrationPool.count, "held_out_for_perplexity": wiki.heldOut.count])

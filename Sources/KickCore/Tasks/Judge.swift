@@ -90,8 +90,7 @@ public final class JudgeClient: @unchecked Sendable {
         var h = SHA256()
         h.update(model + "\u{0}" + endpoint.absoluteString + "\u{0}" + prompt)
         let cachePath = "\(cacheDir)/\(h.finalize().hex).json"
-        if let d = FileManager.default.contents(atPath: cachePath), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-           let text = o["text"] as? String, var v = parse(text) {
+        if let o = readJSONObject(atPath: cachePath), let text = o["text"] as? String, var v = parse(text) {
             v["judge"] = model
             v["cached"] = true
             return v

@@ -6,7 +6,6 @@ import Foundation
 /// (every 10th document) and a calibration pool (the rest), so the two never
 /// overlap.
 public struct WikiCorpus: Sendable {
-    public static let member = "bigbench-1.0.0/bigbench/benchmark_tasks/paragraph_segmentation/task.json"
     public static let heldOutEvery = 10
 
     public var documents: [String]
@@ -37,8 +36,9 @@ public struct WikiCorpus: Sendable {
         skippedNonEnglish = skipped
     }
 
-    public static func load(fetcher: PackageFetcher = PackageFetcher()) throws -> WikiCorpus {
-        let path = try fetcher.member(.bigbench, member)
+    /// The corpus from the member `datasets/wiki.json` pins.
+    public static func load(_ m: DatasetManifest, fetcher: PackageFetcher) throws -> WikiCorpus {
+        let path = try m.fetch(fetcher)
         guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         return try WikiCorpus(taskJSON: d, file: path)
     }
