@@ -1,10 +1,22 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+import Foundation
+
 // Release-grade optimisation for the library even in debug builds: the
 // engine's non-BLAS loops (norms, RoPE, dequantisation, BPE) are otherwise
 // 10-50x slower and the golden-model tests would crawl.
-let kickCoreSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+//
+// On x86-64 the library is built for Haswell-level CPUs (AVX2 + FMA, every x86
+// server since 2013): its SIMD8 loops (attention, SwiGLU, norms) then run
+// as single 256-bit instructions, and fused multiply-adds are instructions
+// rather than libm calls. KICK_TARGET_CPU=<cpu> overrides it, e.g.
+// `KICK_TARGET_CPU=x86-64` for a machine without AVX2.
+var kickCoreFlags = ["-O"]
+#if arch(x86_64)
+kickCoreFlags += ["-target-cpu", ProcessInfo.processInfo.environment["KICK_TARGET_CPU"] ?? "haswell"]
+#endif
+let kickCoreSettings: [SwiftSetting] = [.unsafeFlags(kickCoreFlags)]
 
 let package = Package(
     name: "kick",

@@ -105,3 +105,112 @@ import KickTestSupport
         }
     }
 }
+
+@Suite struct VectorKernelTests {
+    @Test func exp8IsWithinTwoUlpOfExpf() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88.3 {
+            let v = Float8(x, x + 0.013, x + 0.029, x + 0.031, x + 0.047, x + 0.053, x + 0.061, x + 0.07)
+            let e = exp8(v)
+            for i in 0..<8 {
+                let ref = Foundation.exp(v[i])
+                worst = max(worst, abs(e[i] - ref) / ref.ulp)
+            }
+            x += 0.0917
+        }
+        #expect(worst <= 2, "worst error \(worst) ulp")
+        let edges = exp8(Float8(-200, -87.5, 0, 1, 89, 200, -0.0, 1e-8))
+        #expect(edges[0] > 0 && edges[0] < 1.2e-38)
+        #expect(edges[2] == 1 && edges[3] == Foundation.exp(Float(1)) && edges[6] == 1)
+        #expect(edges[4] > 2e38 && edges[4].isFinite && edges[5] == edges[4])
+    }
+
+    @Test func swigluSoftmaxAndNormMatchScalarFormulas() {
+        let n = 37  // SIMD body and scalar tail
+        let g = (0..<n).map { Float($0) * 0.37 - 6 }, u = (0..<n).map { Float($0 % 5) - 2 }
+        var out = [Float](repeating: 0, count: n)
+        swiglu(g, u, &out, n)
+        for i in 0..<n {
+            let ref = g[i] / (1 + Foundation.exp(-g[i])) * u[i]
+            #expect(abs(out[i] - ref) <= 4 * max(abs(ref), 1e-30).ulp, "swiglu \(i)")
+        }
+        var p = g
+        softmax(&p, count: n)
+        let mx = g.max()!, z = g.reduce(0) { $0 + Foundation.exp(Double($1 - mx)) }
+        for i in 0..<n { #expect(abs(Double(p[i]) - Foundation.exp(Double(g[i] - mx)) / z) < 1e-6) }
+        var y = [Float](repeating: 0, count: n)
+        rmsNorm(g, u, &y, n, 1e-5)
+        let inv = 1 / (g.reduce(0) { $0 + Double($1) * Double($1) } / Double(n) + 1e-5).squareRoot()
+        for i in 0..<n { #expect(abs(Double(y[i]) - Double(g[i]) * inv * Double(u[i])) < 1e-5) }
+    }
+
+    /// The register-blocked decode attention against a plain double-precision
+    /// softmax(q·K/√d)·V, for head sizes on and off the 8- and 64-float paths.
+    @Test func decodeAttentionMatchesDefinition() {
+        var rng = SeededRandom(seed: 3)
+        func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
+        for (hd, ctx, heads) in [(64, 37, 3), (128, 5, 2), (24, 9, 1), (6, 11, 2)] {
+            let q = (0..<heads * hd).map { _ in r() }
+            let K = (0..<ctx * hd).map { _ in r() }, V = (0..<ctx * hd).map { _ in r() }
+            var S = [Float](repeating: 0, count: heads * ctx), O = [Float](repeating: 0, count: heads * hd)
+            let scale = 1 / Float(hd).squareRoot()
+            decodeAttention(queries: q, heads: heads, keys: K, values: V, positions: ctx, headDim: hd, scale: scale, scores: &S, out: &O)
+            for h in 0..<heads {
+                let s = (0..<ctx).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(K[j * hd + $1]) } * Double(scale) }
+                let m = s.max()!, e = s.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                for c in 0..<hd {
+                    let ref = (0..<ctx).reduce(0.0) { $0 + e[$1] / z * Double(V[$1 * hd + c]) }
+                    #expect(abs(Double(O[h * hd + c]) - ref) < 1e-5, "hd \(hd) head \(h) col \(c)")
+                }
+            }
+        }
+    }
+}
+
+@Suite struct ThreadTeamTests {
+    @Test func everyPartRunsOnceOnSomeThread() {
+        let team = ThreadTeam(size: 3)
+        for parts in [1, 2, 3, 7, 100] {
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: parts)
+            counts.initialize(repeating: 0)
+            defer { counts.deallocate() }
+            team.forEach(parts) { p, thread in
+                precondition(thread >= 0 && thread < 3)
+                counts[p] += 1
+            }
+            #expect(counts.allSatisfy { $0 == 1 }, "parts \(parts)")
+        }
+    }
+
+    @Test func nestedCallsRunOnTheCallingThread() {
+        let team = ThreadTeam(size: 2)
+        let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: 4)
+        sums.initialize(repeating: 0)
+        defer { sums.deallocate() }
+        team.forEach(4) { p, _ in
+            var local = 0
+            team.forEach(10) { q, _ in local += q }
+            sums[p] = local
+        }
+        #expect(Array(sums) == [45, 45, 45, 45])
+    }
+
+    /// Splitting a linear layer by weight rows gives the same numbers as one
+    /// BLAS call, for one token (GEMV) and several (GEMM).
+    @Test func splitLinearEqualsOneCall() {
+        let team = ThreadTeam(size: 2)
+        var rng = SeededRandom(seed: 5)
+        let rows = 200, cols = 48
+        let w = (0..<rows * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }
+        for T in [1, 5] {
+            let x = (0..<T * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }
+            var one = [Float](repeating: 0, count: T * rows), split = one
+            BLAS.withOneThread {
+                BLAS.linear(tokens: T, input: x, weight: w, rows: rows, cols: cols, out: &one, team: nil)
+                BLAS.linear(tokens: T, input: x, weight: w, rows: rows, cols: cols, out: &split, team: team)
+            }
+            #expect(one == split, "tokens \(T)")
+        }
+    }
+}

@@ -55,12 +55,12 @@ struct DecoderBlockKernel: Sendable {
     }
 
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
-    static let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// With a team, OpenBLAS must be on one thread (`BLAS.withOneThread`).
 
     func runBlock(_ l: Int, _ w: EngineBlock, x: inout [Float], tokens T: Int,
                   rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
                   scratch s: inout BlockScratch, observer: LinearInputObserver?,
-                  cacheLayer: Int? = nil, stopAfter: BlockStage = .output) {
+                  cacheLayer: Int? = nil, stopAfter: BlockStage = .output, team: ThreadTeam? = nil) {
         let c = config
         let cl = cacheLayer ?? l
         let H = c.hiddenSize, hd = c.headDim
@@ -70,7 +70,7 @@ struct DecoderBlockKernel: Sendable {
         if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
         if stopAfter == .qkvInput { return }
         // q, k and v for every token of the batch in one product, then split
-        linear(s.xn, w.qkv, &s.qkv, T)
+        linear(s.xn, w.qkv, &s.qkv, T, team: team)
         withUnsafeMutablePointer(to: &s.q) { q in
             withUnsafeMutablePointer(to: &s.k) { k in
                 withUnsafeMutablePointer(to: &s.v) { v in split(s.qkv, T, [(qDim, q), (kvDim, k), (kvDim, v)]) }
@@ -81,47 +81,27 @@ struct DecoderBlockKernel: Sendable {
         applyRope(&s.k, heads: c.numKVHeads, T, rope)
         // store keys/values, then attention per sequence
         for (i, it) in items.enumerated() { storeKV(cl, it, rowStart[i], s.k, s.v) }
-        s.attn.withUnsafeMutableBufferPointer { ob in
-            // decoding sequences (one new token each) are plain loops, independent
-            // of each other: split them over the cores while BLAS threads rest
-            let decoding = items.indices.filter { items[$0].tokens.count == 1 }
-            if decoding.count >= 8 && Self.cores > 1 {
-                let chunks = Self.cores
-                let q = s.q
-                nonisolated(unsafe) let out = ob
-                nonisolated(unsafe) let items = items
-                DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                    var scores: [Float] = []
-                    for d in stride(from: k, to: decoding.count, by: chunks) {
-                        attention(cl, items[decoding[d]], rowStart[decoding[d]], q: q, out: out, scores: &scores)
-                    }
-                }
-                for (i, it) in items.enumerated() where it.tokens.count != 1 { attention(cl, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
-            } else {
-                for (i, it) in items.enumerated() { attention(cl, it, rowStart[i], q: s.q, out: ob, scores: &s.scores) }
-            }
-        }
+        attentionTasks(cl, items: items, rowStart: rowStart, scratch: &s, team: team)
         if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
         if stopAfter == .oInput { return }
         // output projection and residual
-        linear(s.attn, w.o, &s.tmp, T)
+        linear(s.attn, w.o, &s.tmp, T, team: team)
         addInPlace(&x, s.tmp)
         // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
         normRows(x, w.ffnNorm, &s.xn, T)
         if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
         if stopAfter == .gateUpInput { return }
-        linear(s.xn, w.gateUp, &s.gateUp, T)
+        linear(s.xn, w.gateUp, &s.gateUp, T, team: team)
         s.gateUp.withUnsafeBufferPointer { gu in
             s.hidden.withUnsafeMutableBufferPointer { h in
-                for t in 0..<T {
-                    let g = gu.baseAddress! + t * 2 * F
-                    swiglu(g, g + F, h.baseAddress! + t * F, F)
-                }
+                let G = gu.baseAddress!, Hd = h.baseAddress!
+                let row = { (t: Int) in swiglu(G + t * 2 * F, G + t * 2 * F + F, Hd + t * F, F) }
+                if let team, T > 1 { team.forEach(T) { t, _ in row(t) } } else { for t in 0..<T { row(t) } }
             }
         }
         if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], UnsafeBufferPointer(rebasing: $0[0..<T * F]), T, F) } }
         if stopAfter == .downInput { return }
-        linear(s.hidden, w.down, &s.tmp, T)
+        linear(s.hidden, w.down, &s.tmp, T, team: team)
         addInPlace(&x, s.tmp)
     }
 
@@ -140,17 +120,12 @@ struct DecoderBlockKernel: Sendable {
     }
 
     @inline(__always)
-    func linear(_ input: [Float], _ w: Matrix, _ out: inout [Float], _ T: Int) {
+    func linear(_ input: [Float], _ w: Matrix, _ out: inout [Float], _ T: Int, team: ThreadTeam?) {
         input.withUnsafeBufferPointer { a in
             w.data.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { o in
-                    if T == 1 {
-                        // one token: a matrix-vector product, which OpenBLAS threads and streams better
-                        BLAS.gemv(rows: w.rows, cols: w.cols, a: b.baseAddress!, x: a.baseAddress!, y: o.baseAddress!)
-                    } else {
-                        BLAS.gemmNT(m: T, n: w.rows, k: w.cols, a: a.baseAddress!, lda: w.cols,
-                                    b: b.baseAddress!, ldb: w.cols, c: o.baseAddress!, ldc: w.rows)
-                    }
+                    BLAS.linear(tokens: T, input: a.baseAddress!, weight: b.baseAddress!, rows: w.rows, cols: w.cols,
+                                out: o.baseAddress!, team: team)
                 }
             }
         }
@@ -220,103 +195,82 @@ struct DecoderBlockKernel: Sendable {
         }
     }
 
-    /// Causal attention of one sequence's new tokens over its whole cache.
-    func attention(_ l: Int, _ it: BatchItem, _ row0: Int, q: [Float], out ob: UnsafeMutableBufferPointer<Float>, scores: inout [Float]) {
-        let c = config
-        let hd = c.headDim, nh = c.numHeads, group = c.numHeads / c.numKVHeads
-        let qDim = nh * hd
-        let n = it.tokens.count
-        let start = it.cache.length
-        let ctx = start + n
-        let scale = 1 / Float(hd).squareRoot()
-        if scores.count < n * ctx { scores = .init(repeating: 0, count: n * ctx) }
-        q.withUnsafeBufferPointer { qb in
-            scores.withUnsafeMutableBufferPointer { sb in
-                let S = sb.baseAddress!
-                for g in 0..<c.numKVHeads {
-                    let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
-                    if n == 1 {
-                        // decode: one query per head; plain loops beat thousands of tiny BLAS calls
-                        for h in g * group..<(g + 1) * group {
-                            let Q = qb.baseAddress! + row0 * qDim + h * hd
-                            for j in 0..<ctx { S[j] = dot(Q, K + j * hd, hd) * scale }
-                            softmax(S, count: ctx)
-                            let O = ob.baseAddress! + row0 * qDim + h * hd
-                            O.update(repeating: 0, count: hd)
-                            for j in 0..<ctx { axpy(S[j], V + j * hd, O, hd) }
-                        }
-                    } else {
-                        for h in g * group..<(g + 1) * group {
-                            let Q = qb.baseAddress! + row0 * qDim + h * hd
-                            BLAS.gemmNT(m: n, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
-                            for i in 0..<n {
-                                let row = S + i * ctx
-                                let valid = start + i + 1
-                                softmax(row, count: valid)
-                                for j in valid..<ctx { row[j] = 0 }
-                            }
-                            BLAS.gemmNN(m: n, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd,
-                                        c: ob.baseAddress! + row0 * qDim + h * hd, ldc: qDim)
-                        }
+    /// One piece of a layer's attention: a decoding sequence's single token
+    /// (every head), or up to `prefillChunk` query rows of one head of a
+    /// sequence with several new tokens. Pieces are fixed by the batch's
+    /// own items, so results do not depend on who computes them.
+    struct AttentionPiece {
+        let item: Int
+        let head: Int
+        let rows: Range<Int>
+    }
+
+    static let prefillChunk = 64
+
+    /// Causal attention of every item's new tokens over its whole cache,
+    /// piece by piece, across the team when there is one.
+    func attentionTasks(_ l: Int, items: [BatchItem], rowStart: [Int], scratch s: inout BlockScratch, team: ThreadTeam?) {
+        var pieces: [AttentionPiece] = []
+        for (i, it) in items.enumerated() {
+            let n = it.tokens.count
+            if n == 1 { pieces.append(.init(item: i, head: 0, rows: 0..<1)); continue }
+            for h in 0..<config.numHeads {
+                for r0 in stride(from: 0, to: n, by: Self.prefillChunk) {
+                    pieces.append(.init(item: i, head: h, rows: r0..<min(n, r0 + Self.prefillChunk)))
+                }
+            }
+        }
+        let threads = team?.size ?? 1
+        let longest = items.reduce(0) { max($0, $1.cache.length + $1.tokens.count) }
+        let need = max(Self.prefillChunk, config.numHeads) * longest
+        if s.scores.count < threads * need { s.scores = .init(repeating: 0, count: threads * need) }
+        s.q.withUnsafeBufferPointer { qb in
+            s.attn.withUnsafeMutableBufferPointer { ob in
+                s.scores.withUnsafeMutableBufferPointer { sb in
+                    let Q = qb.baseAddress!, O = ob.baseAddress!, S = sb.baseAddress!
+                    let run = { (p: Int, thread: Int) in
+                        let piece = pieces[p]
+                        attention(l, items[piece.item], rowStart[piece.item], piece, q: Q, out: O, scores: S + thread * need)
                     }
+                    if let team, pieces.count > 1 { team.forEach(pieces.count, run) } else { for p in pieces.indices { run(p, 0) } }
                 }
             }
         }
     }
-}
 
-/// y = x / sqrt(mean(x²) + eps) · w
-@inline(__always)
-func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], _ y: UnsafeMutablePointer<Float>, _ n: Int, _ eps: Float) {
-    var ss: Float = 0
-    for i in 0..<n { ss += x[i] * x[i] }
-    let inv = 1 / (ss / Float(n) + eps).squareRoot()
-    w.withUnsafeBufferPointer { wb in
-        for i in 0..<n { y[i] = x[i] * inv * wb[i] }
+    /// One attention piece; `scores` has room for max(prefillChunk, heads) × context floats.
+    func attention(_ l: Int, _ it: BatchItem, _ row0: Int, _ piece: AttentionPiece,
+                   q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scores S: UnsafeMutablePointer<Float>) {
+        let c = config
+        let hd = c.headDim, group = c.numHeads / c.numKVHeads
+        let qDim = c.numHeads * hd
+        let start = it.cache.length
+        let scale = 1 / Float(hd).squareRoot()
+        if it.tokens.count == 1 {
+            // decode: one query per head; register-blocked loops beat thousands of tiny BLAS calls
+            for g in 0..<c.numKVHeads {
+                let at = row0 * qDim + g * group * hd
+                decodeAttention(queries: q + at, heads: group, keys: it.cache.keys(layer: l, head: g),
+                                values: it.cache.values(layer: l, head: g), positions: start + 1, headDim: hd,
+                                scale: scale, scores: S, out: out + at)
+            }
+            return
+        }
+        // rows r0..<r1 of head h: they see the cache and new tokens up to r1
+        let h = piece.head, g = h / group
+        let m = piece.rows.count, r0 = piece.rows.lowerBound
+        let ctx = start + piece.rows.upperBound
+        let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
+        let Q = q + (row0 + r0) * qDim + h * hd
+        BLAS.gemmNT(m: m, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
+        for i in 0..<m {
+            let row = S + i * ctx
+            let valid = start + r0 + i + 1
+            softmax(row, count: valid)
+            for j in valid..<ctx { row[j] = 0 }
+        }
+        BLAS.gemmNN(m: m, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd, c: out + (row0 + r0) * qDim + h * hd, ldc: qDim)
     }
-}
-
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var i = 0
-    var acc = SIMD8<Float>()
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    while i + 8 <= n {
-        acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
-}
-
-/// y += alpha · x
-@inline(__always)
-func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
-    let va = SIMD8<Float>(repeating: alpha)
-    while i + 8 <= n {
-        let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + va * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < n { y[i] += alpha * x[i]; i += 1 }
-}
-
-/// In-place softmax of `count` values.
-@inline(__always)
-func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
-    var mx = -Float.infinity
-    for i in 0..<count { mx = max(mx, p[i]) }
-    var sum: Float = 0
-    for i in 0..<count {
-        let e = Foundation.exp(p[i] - mx)
-        p[i] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for i in 0..<count { p[i] *= inv }
 }
 
 /// A decoder block as the engine runs it: q/k/v fused into one weight and
@@ -338,4 +292,5 @@ struct EngineBlock: Sendable {
         down = b[.down]
     }
 }
+
 

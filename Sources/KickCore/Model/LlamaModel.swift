@@ -124,16 +124,22 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let rope = kernel.ropeTable(positions)
         if scratch == nil || scratch!.tokens < T { scratch = DecoderBlockKernel.BlockScratch(config: c, tokens: T) }
-        for l in 0..<c.numLayers {
-            kernel.runBlock(l, blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
-                     scratch: &scratch!, observer: observer)
+        // the engine's own threads split every phase; a calibration observer
+        // (which runs its own BLAS products) keeps OpenBLAS's threading instead
+        let team: ThreadTeam? = observer == nil && ThreadTeam.shared.size > 1 ? .shared : nil
+        let run = {
+            for l in 0..<c.numLayers {
+                self.kernel.runBlock(l, self.blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
+                                     scratch: &self.scratch!, observer: observer, team: team)
+            }
+            for it in items { it.cache.length += it.tokens.count }
+            return self.logits(x: x, items: items, rowStart: rowStart, team: team)
         }
-        for it in items { it.cache.length += it.tokens.count }
-        return logits(x: x, items: items, rowStart: rowStart)
+        return team == nil ? run() : BLAS.withOneThread(run)
     }
 
     /// The final norm and output head for the rows each item asked for.
-    private func logits(x: [Float], items: [BatchItem], rowStart: [Int]) -> [Matrix?] {
+    private func logits(x: [Float], items: [BatchItem], rowStart: [Int], team: ThreadTeam?) -> [Matrix?] {
         let c = config
         let H = c.hiddenSize
         var rows: [Int] = []
@@ -155,13 +161,8 @@ public final class LlamaModel: @unchecked Sendable {
         xn.withUnsafeBufferPointer { a in
             head.data.withUnsafeBufferPointer { b in
                 all.withUnsafeMutableBufferPointer { o in
-                    if rows.count == 1 {
-                        // one row (single-sequence decode): SGEMV streams the head twice as fast as SGEMM
-                        BLAS.gemv(rows: c.vocabSize, cols: H, a: b.baseAddress!, x: a.baseAddress!, y: o.baseAddress!)
-                    } else {
-                        BLAS.gemmNT(m: rows.count, n: c.vocabSize, k: H, a: a.baseAddress!, lda: H,
-                                    b: b.baseAddress!, ldb: H, c: o.baseAddress!, ldc: c.vocabSize)
-                    }
+                    BLAS.linear(tokens: rows.count, input: a.baseAddress!, weight: b.baseAddress!, rows: c.vocabSize, cols: H,
+                                out: o.baseAddress!, team: team)
                 }
             }
         }

@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// The few BLAS/LAPACK calls kick makes, with the row-major conventions of
 /// the engine spelled out once.
@@ -47,6 +48,48 @@ public enum BLAS {
     @inline(__always)
     public static func gemv(rows: Int, cols: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), x, 1, 0, y, 1)
+    }
+
+    /// out (T × rows) = input (T × cols) · weightᵀ, weight (rows × cols)
+    /// row-major: a linear layer over T tokens. One token takes a
+    /// matrix-vector product, which streams the weight faster. With a team
+    /// the weight's rows are split into one part per thread (multiples of
+    /// 64 rows, so every part keeps whole kernel tiles).
+    public static func linear(tokens T: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              rows: Int, cols: Int, out: UnsafeMutablePointer<Float>, team: ThreadTeam?) {
+        let parts = min(team?.size ?? 1, max(1, rows / 64))
+        let per = ((rows + parts - 1) / parts + 63) / 64 * 64
+        let part = { (p: Int) in
+            let r0 = p * per, r1 = min(rows, r0 + per)
+            guard r0 < r1 else { return }
+            if T == 1 {
+                gemv(rows: r1 - r0, cols: cols, a: weight + r0 * cols, x: input, y: out + r0)
+            } else {
+                gemmNT(m: T, n: r1 - r0, k: cols, a: input, lda: cols, b: weight + r0 * cols, ldb: cols, c: out + r0, ldc: rows)
+            }
+        }
+        if let team, parts > 1 { team.forEach(parts) { p, _ in part(p) } } else { part(0) }
+    }
+
+    private static let threadLock = NSLock()
+    nonisolated(unsafe) private static var oneThreadDepth = 0
+    nonisolated(unsafe) private static var savedThreads = 1
+
+    /// Runs `body` with OpenBLAS on one thread, for code that splits its
+    /// products over a `ThreadTeam` itself; nested and concurrent calls
+    /// restore the thread count when the last one ends.
+    public static func withOneThread<R>(_ body: () throws -> R) rethrows -> R {
+        threadLock.lock()
+        if oneThreadDepth == 0 { savedThreads = threads; setThreads(1) }
+        oneThreadDepth += 1
+        threadLock.unlock()
+        defer {
+            threadLock.lock()
+            oneThreadDepth -= 1
+            if oneThreadDepth == 0 { setThreads(savedThreads) }
+            threadLock.unlock()
+        }
+        return try body()
     }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
