@@ -38,7 +38,9 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
-        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive"],
+        // A header-only module: the prefetch hint the streaming kernel needs.
+        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch"],
                 swiftSettings: kickCoreSettings),
         .executableTarget(name: "Ingest", dependencies: [
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

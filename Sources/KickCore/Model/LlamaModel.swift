@@ -157,7 +157,8 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         let head = output ?? embedding
-        var all = [Float](repeating: 0, count: rows.count * c.vocabSize)
+        // every element is written by the head's product
+        var all = [Float](unsafeUninitializedCapacity: rows.count * c.vocabSize) { _, n in n = rows.count * c.vocabSize }
         xn.withUnsafeBufferPointer { a in
             head.data.withUnsafeBufferPointer { b in
                 all.withUnsafeMutableBufferPointer { o in
