@@ -227,10 +227,18 @@ struct Perplexity: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Engine speed: prefill, single-sequence decode, batched decode.")
     @OptionGroup var m: ModelOption
-    @Option(name: .long) var promptTokens = 512
+    @Option(name: .long, help: "Prompt length for prefill; the batched prompts are 16-token slices of it (at least 32).")
+    var promptTokens = 512
     @Option(name: .long) var decodeTokens = 128
     @Option(name: .long) var batch = 32
     @Option(name: .long) var batchDecodeTokens = 64
+
+    func validate() throws {
+        guard promptTokens >= 32 else { throw ValidationError("--prompt-tokens must be at least 32 (got \(promptTokens))") }
+        guard decodeTokens >= 1, batch >= 1, batchDecodeTokens >= 1 else {
+            throw ValidationError("--decode-tokens, --batch and --batch-decode-tokens must be at least 1")
+        }
+    }
 
     func run() throws {
         let r = try EngineBenchmark.run(path: m.model, promptTokens: promptTokens, decodeTokens: decodeTokens,

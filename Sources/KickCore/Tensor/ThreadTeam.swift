@@ -63,7 +63,13 @@ public final class ThreadTeam: @unchecked Sendable {
                 wake.unlock()
             }
             runParts(thread: 0)
-            while unfinished.load(ordering: .acquiring) > 0 {}
+            // the workers are computing; if they lost their cores to another
+            // process, give ours up rather than spin through its time slice
+            var spins = 0
+            while unfinished.load(ordering: .acquiring) > 0 {
+                spins &+= 1
+                if spins > 4096 { sched_yield() }
+            }
             self.job = nil
         }
     }
