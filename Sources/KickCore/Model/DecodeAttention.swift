@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Attention of one new token (a decode step) for the query heads that
 /// share one KV head: scores against every cached key, softmax, and the
 /// probability-weighted sum of the cached values.
@@ -14,7 +16,8 @@
 func decodeAttention(queries q: UnsafePointer<Float>, heads: Int,
                      keys K: UnsafePointer<Float>, values V: UnsafePointer<Float>,
                      positions ctx: Int, headDim hd: Int, scale: Float,
-                     scores S: UnsafeMutablePointer<Float>, out O: UnsafeMutablePointer<Float>) {
+                     scores S: UnsafeMutablePointer<Float>, out O: UnsafeMutablePointer<Float>,
+                     nextKeys: UnsafePointer<Float>? = nil) {
     guard hd % 8 == 0 else {
         for h in 0..<heads {
             let p = S + h * ctx, oh = O + h * hd
@@ -30,8 +33,13 @@ func decodeAttention(queries q: UnsafePointer<Float>, heads: Int,
     }
     // scores: q·k for four positions at a time, each key row reused by every head
     var j = 0
+    let linesPerRow = hd * 4 / 64
     while j + 4 <= ctx {
         let k0 = K + j * hd, k1 = k0 + hd, k2 = k1 + hd, k3 = k2 + hd
+        // the values of these positions, wanted after the softmax: the
+        // cache is far larger than L3, so each row comes from memory
+        var pv = UnsafeRawPointer(V + j * hd)
+        for _ in 0..<4 * linesPerRow { kick_prefetch(pv); pv += 64 }
         for h in 0..<heads {
             let qh = q + h * hd
             var a0 = Float8(), a1 = Float8(), a2 = Float8(), a3 = Float8()
@@ -66,6 +74,11 @@ func decodeAttention(queries q: UnsafePointer<Float>, heads: Int,
             var a0 = Float8(), a1 = Float8(), a2 = Float8(), a3 = Float8()
             var a4 = Float8(), a5 = Float8(), a6 = Float8(), a7 = Float8()
             for j in 0..<ctx {
+                if h == 0 && c0 == 0, let nk = nextKeys {
+                    // the next KV head's keys, while this one's values stream by
+                    var pk = UnsafeRawPointer(nk + j * hd)
+                    for _ in 0..<linesPerRow { kick_prefetch(pk); pk += 64 }
+                }
                 let w = Float8(repeating: p[j])
                 let v = V + j * hd + c0
                 a0 = a0.addingProduct(w, load8(v))

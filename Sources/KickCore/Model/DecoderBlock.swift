@@ -252,7 +252,8 @@ struct DecoderBlockKernel: Sendable {
                 let at = row0 * qDim + g * group * hd
                 decodeAttention(queries: q + at, heads: group, keys: it.cache.keys(layer: l, head: g),
                                 values: it.cache.values(layer: l, head: g), positions: start + 1, headDim: hd,
-                                scale: scale, scores: S, out: out + at)
+                                scale: scale, scores: S, out: out + at,
+                                nextKeys: g + 1 < c.numKVHeads ? UnsafePointer(it.cache.keys(layer: l, head: g + 1)) : nil)
             }
             return
         }
@@ -292,5 +293,6 @@ struct EngineBlock: Sendable {
         down = b[.down]
     }
 }
+
 
 
