@@ -143,6 +143,33 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
         #expect(relL2(e.data, a.data) < 1e-2)
     }
 
+    /// A decoding sequence's logits are bit for bit the same whichever other
+    /// sequences share the step (decoding or prefilling), as long as the
+    /// step holds 2-128 tokens: every linear layer then runs the streaming
+    /// kernel, whose outputs do not depend on the token count.
+    @Test func decodeLogitsIgnoreBatchComposition() throws {
+        let m = try LlamaModel(config: Self.config, weights: .random(Self.config, seed: 8))
+        let prompts = [[4, 8, 15, 16, 23], [42, 1], [7, 7, 7, 9, 11, 13, 2, 5], [90, 80, 70], [3], [60, 61, 62, 63]]
+        func step(others: [Int], prefill: [Int]?) -> [Float] {
+            let caches = prompts.map { _ in m.newCache() }
+            for (i, p) in prompts.enumerated() {
+                _ = m.forward([BatchItem(cache: caches[i], tokens: p, logits: .none)])
+            }
+            var items = [BatchItem(cache: caches[0], tokens: [33], logits: .last)]
+            items += others.map { BatchItem(cache: caches[$0], tokens: [$0 + 50], logits: .last) }
+            if let prefill { items.append(BatchItem(cache: m.newCache(), tokens: prefill, logits: .last)) }
+            return m.forward(items)[0]!.data
+        }
+        let pair = step(others: [1], prefill: nil)
+        let variants: [(String, [Int], [Int]?)] = [("five others", [1, 2, 3, 4, 5], nil), ("two others", [5, 3], nil),
+                                                   ("with a 40-token prefill", [2], Array(0..<40)), ("with a 2-token prefill", [], [9, 9])]
+        for (name, others, prefill) in variants {
+            let logits = step(others: others, prefill: prefill)
+            let same = logits == pair
+            #expect(same, "\(name): largest difference \(zip(logits, pair).map { abs($0 - $1) }.max() ?? 0)")
+        }
+    }
+
     /// Incremental decoding through the KV cache equals one full forward.
     @Test func cacheEqualsFullForward() throws {
         let m = try LlamaModel(config: Self.config, weights: .random(Self.config, seed: 5))
