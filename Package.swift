@@ -18,6 +18,14 @@ kickCoreFlags += ["-target-cpu", ProcessInfo.processInfo.environment["KICK_TARGE
 #endif
 let kickCoreSettings: [SwiftSetting] = [.unsafeFlags(kickCoreFlags)]
 
+// The AVX-512 copy of the streaming kernel, built for skylake-avx512 on
+// x86-64 and called only where the processor reports AVX-512 (KickCore
+// checks at run time); elsewhere the module is empty.
+var avx512Flags = ["-O"]
+#if arch(x86_64)
+avx512Flags += ["-target-cpu", "skylake-avx512"]
+#endif
+
 let package = Package(
     name: "kick",
     platforms: [.macOS(.v13)],
@@ -40,7 +48,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         // A header-only module: the prefetch hint the streaming kernel needs.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
-        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch"],
+        .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
+        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels"],
                 swiftSettings: kickCoreSettings),
         .executableTarget(name: "Ingest", dependencies: [
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -52,7 +61,7 @@ let package = Package(
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Helpers every test target shares (golden-data paths, temp folders).
         .target(name: "KickTestSupport", dependencies: ["KickCore"], path: "Tests/Support"),
-        .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport", "AVX512Kernels"]),
         .testTarget(name: "FormatsTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["KickCore", "KickTestSupport"]),

@@ -1,3 +1,3 @@
 // Swift has no cache-prefetch instruction; this one-line wrapper lets the
-// engine's weight-streaming kernel ask for the rows it will read next.
+// engine's weight-streaming kernels ask for the rows they will read next.
 static inline void kick_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }

@@ -250,3 +250,41 @@ import KickTestSupport
         }
     }
 }
+
+#if arch(x86_64)
+import AVX512Kernels
+
+@Suite struct StreamedLinear512Tests {
+    /// The AVX-512 kernel (run only where the processor has it): the same
+    /// reference and token-count checks as the AVX2 kernel.
+    @Test(.enabled(if: CPUFeatures.avx512)) func matchesReferenceAndIgnoresTokenCount() {
+        var rng = SeededRandom(seed: 13)
+        func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
+        for (rows, K) in [(7, 16), (70, 48), (33, 576), (130, 1536)] {
+            let w = (0..<rows * K).map { _ in r() }
+            let x = (0..<9 * K).map { _ in r() }
+            var byCount: [[Float]] = []
+            for T in 1...9 {
+                var out = [Float](repeating: .nan, count: T * rows)
+                streamedLinear512(tokens: T, input: x, weight: w, rows: 0..<rows, cols: K, out: &out, ldOut: rows)
+                for t in 0..<T {
+                    for j in 0..<rows {
+                        let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(w[j * K + $1]) }
+                        #expect(abs(Double(out[t * rows + j]) - ref) <= 1e-5 * Double(K), "rows \(rows) K \(K) T \(T) t \(t) j \(j)")
+                    }
+                }
+                byCount.append(out)
+            }
+            for T in 1...9 {
+                #expect(Array(byCount[T - 1][0..<rows]) == Array(byCount[8][0..<rows]), "token 0 with \(T) tokens, rows \(rows)")
+            }
+            var part = [Float](repeating: -7, count: 5 * rows)
+            streamedLinear512(tokens: 5, input: x, weight: w, rows: 2..<rows - 1, cols: K, out: &part, ldOut: rows)
+            for t in 0..<5 {
+                #expect(part[t * rows] == -7 && part[t * rows + 1] == -7 && part[t * rows + rows - 1] == -7)
+                #expect(Array(part[t * rows + 2..<t * rows + rows - 1]) == Array(byCount[4][t * rows + 2..<t * rows + rows - 1]))
+            }
+        }
+    }
+}
+#endif

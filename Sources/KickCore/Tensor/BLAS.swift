@@ -1,3 +1,4 @@
+import AVX512Kernels
 import CBLAS
 import Foundation
 
@@ -63,7 +64,9 @@ public enum BLAS {
         let part = { (p: Int) in
             let r0 = p * per, r1 = min(rows, r0 + per)
             guard r0 < r1 else { return }
-            if T > 1 && T <= streamedMaxTokens && cols % 8 == 0 {
+            if T > 1 && T <= streamedMaxTokens && cols % 16 == 0 && CPUFeatures.avx512 {
+                streamedLinear512(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
+            } else if T > 1 && T <= streamedMaxTokens && cols % 8 == 0 {
                 streamedLinear(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
             } else if T == 1 {
                 gemv(rows: r1 - r0, cols: cols, a: weight + r0 * cols, x: input, y: out + r0)
