@@ -37,16 +37,14 @@ struct DecoderBlockKernel: Sendable {
 
     /// Per-forward activation buffers, sized once for the batch's token count.
     struct BlockScratch {
-        var xn, qkv, q, k, v, attn, gateUp, hidden, tmp: [Float]
+        var xn, qkv, q, attn, gateUp, hidden, tmp: [Float]
         var scores: [Float] = []
         let tokens: Int
         init(config c: LlamaConfig, tokens T: Int) {
             tokens = T
             xn = .init(repeating: 0, count: T * c.hiddenSize)
             q = .init(repeating: 0, count: T * c.numHeads * c.headDim)
-            k = .init(repeating: 0, count: T * c.numKVHeads * c.headDim)
-            v = k
-            qkv = .init(repeating: 0, count: q.count + 2 * k.count)
+            qkv = .init(repeating: 0, count: T * (c.numHeads + 2 * c.numKVHeads) * c.headDim)
             attn = q
             gateUp = .init(repeating: 0, count: 2 * T * c.intermediateSize)
             hidden = .init(repeating: 0, count: T * c.intermediateSize)
@@ -64,23 +62,15 @@ struct DecoderBlockKernel: Sendable {
         let c = config
         let cl = cacheLayer ?? l
         let H = c.hiddenSize, hd = c.headDim
-        let qDim = c.numHeads * hd, kvDim = c.numKVHeads * hd, F = c.intermediateSize
+        let qDim = c.numHeads * hd, F = c.intermediateSize
         // attention rmsnorm
         normRows(x, w.attnNorm, &s.xn, T)
         if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
         if stopAfter == .qkvInput { return }
-        // q, k and v for every token of the batch in one product, then split
+        // q, k and v for every token of the batch in one product; RoPE and the
+        // cache append row by row; then attention per sequence
         linear(s.xn, w.qkv, &s.qkv, T, team: team)
-        withUnsafeMutablePointer(to: &s.q) { q in
-            withUnsafeMutablePointer(to: &s.k) { k in
-                withUnsafeMutablePointer(to: &s.v) { v in split(s.qkv, T, [(qDim, q), (kvDim, k), (kvDim, v)]) }
-            }
-        }
-        // RoPE on queries and keys
-        applyRope(&s.q, heads: c.numHeads, T, rope)
-        applyRope(&s.k, heads: c.numKVHeads, T, rope)
-        // store keys/values, then attention per sequence
-        for (i, it) in items.enumerated() { storeKV(cl, it, rowStart[i], s.k, s.v) }
+        prepareAttention(cl, tokens: T, rope: rope, items: items, rowStart: rowStart, scratch: &s, team: team)
         attentionTasks(cl, items: items, rowStart: rowStart, scratch: &s, team: team)
         if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
         if stopAfter == .oInput { return }
@@ -103,20 +93,6 @@ struct DecoderBlockKernel: Sendable {
         if stopAfter == .downInput { return }
         linear(s.hidden, w.down, &s.tmp, T, team: team)
         addInPlace(&x, s.tmp)
-    }
-
-    /// Splits rows of a fused product into its parts.
-    func split(_ fused: [Float], _ T: Int, _ parts: [(Int, UnsafeMutablePointer<[Float]>)]) {
-        let width = parts.reduce(0) { $0 + $1.0 }
-        fused.withUnsafeBufferPointer { f in
-            var col = 0
-            for (w, dst) in parts {
-                dst.pointee.withUnsafeMutableBufferPointer { d in
-                    for t in 0..<T { (d.baseAddress! + t * w).update(from: f.baseAddress! + t * width + col, count: w) }
-                }
-                col += w
-            }
-        }
     }
 
     @inline(__always)
@@ -148,47 +124,62 @@ struct DecoderBlockKernel: Sendable {
         }
     }
 
-    func applyRope(_ m: inout [Float], heads: Int, _ T: Int, _ rope: (cos: [Float], sin: [Float])) {
-        let hd = config.headDim, half = hd / 2
-        let adjacent = config.ropeStyle == .adjacentPairs
-        m.withUnsafeMutableBufferPointer { mb in
-            rope.cos.withUnsafeBufferPointer { cs in
-                rope.sin.withUnsafeBufferPointer { sn in
-                    for t in 0..<T {
-                        let c0 = cs.baseAddress! + t * half, s0 = sn.baseAddress! + t * half
-                        for h in 0..<heads {
-                            let p = mb.baseAddress! + (t * heads + h) * hd
-                            if adjacent {
-                                for i in 0..<half {
-                                    let a = p[2 * i], b = p[2 * i + 1]
-                                    p[2 * i] = a * c0[i] - b * s0[i]
-                                    p[2 * i + 1] = a * s0[i] + b * c0[i]
-                                }
-                            } else {
-                                for i in 0..<half {
-                                    let a = p[i], b = p[i + half]
-                                    p[i] = a * c0[i] - b * s0[i]
-                                    p[i + half] = a * s0[i] + b * c0[i]
+    /// Row by row (rows are independent, so across the team): the query
+    /// part of the fused q/k/v product is rotated into `s.q`, the key part
+    /// rotated in place, and the key and value appended to the row's
+    /// sequence's cache.
+    func prepareAttention(_ l: Int, tokens T: Int, rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
+                          scratch s: inout BlockScratch, team: ThreadTeam?) {
+        let c = config
+        let hd = c.headDim, half = hd / 2, kvh = c.numKVHeads
+        let qDim = c.numHeads * hd, kvDim = kvh * hd, width = qDim + 2 * kvDim
+        let adjacent = c.ropeStyle == .adjacentPairs
+        var rowItem = [Int](repeating: 0, count: T)
+        for (i, it) in items.enumerated() { for j in 0..<it.tokens.count { rowItem[rowStart[i] + j] = i } }
+        s.qkv.withUnsafeMutableBufferPointer { fb in
+            s.q.withUnsafeMutableBufferPointer { qb in
+                rope.cos.withUnsafeBufferPointer { cb in
+                    rope.sin.withUnsafeBufferPointer { sb in
+                        let F = fb.baseAddress!, Q = qb.baseAddress!, C = cb.baseAddress!, S = sb.baseAddress!
+                        /// rotates `heads` heads of one row from src into dst (which may be src)
+                        func rotate(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, heads: Int, _ c0: UnsafePointer<Float>, _ s0: UnsafePointer<Float>) {
+                            for h in 0..<heads {
+                                let p = src + h * hd, o = dst + h * hd
+                                if adjacent {
+                                    for i in 0..<half {
+                                        let a = p[2 * i], b = p[2 * i + 1]
+                                        o[2 * i] = a * c0[i] - b * s0[i]
+                                        o[2 * i + 1] = a * s0[i] + b * c0[i]
+                                    }
+                                } else {
+                                    for i in 0..<half {
+                                        let a = p[i], b = p[i + half]
+                                        o[i] = a * c0[i] - b * s0[i]
+                                        o[i + half] = a * s0[i] + b * c0[i]
+                                    }
                                 }
                             }
                         }
-                    }
-                }
-            }
-        }
-    }
-
-    func storeKV(_ l: Int, _ it: BatchItem, _ row0: Int, _ k: [Float], _ v: [Float]) {
-        let hd = config.headDim, kvh = config.numKVHeads
-        let cache = it.cache
-        k.withUnsafeBufferPointer { kb in
-            v.withUnsafeBufferPointer { vb in
-                for j in 0..<it.tokens.count {
-                    let pos = cache.length + j
-                    for g in 0..<kvh {
-                        let src = ((row0 + j) * kvh + g) * hd
-                        (cache.keys(layer: l, head: g) + pos * hd).update(from: kb.baseAddress! + src, count: hd)
-                        (cache.values(layer: l, head: g) + pos * hd).update(from: vb.baseAddress! + src, count: hd)
+                        let rows = { (r: Range<Int>) in
+                            for t in r {
+                                let row = F + t * width
+                                rotate(row, Q + t * qDim, heads: c.numHeads, C + t * half, S + t * half)
+                                rotate(row + qDim, row + qDim, heads: kvh, C + t * half, S + t * half)
+                                let i = rowItem[t]
+                                let cache = items[i].cache
+                                let pos = cache.length + t - rowStart[i]
+                                for g in 0..<kvh {
+                                    (cache.keys(layer: l, head: g) + pos * hd).update(from: row + qDim + g * hd, count: hd)
+                                    (cache.values(layer: l, head: g) + pos * hd).update(from: row + qDim + kvDim + g * hd, count: hd)
+                                }
+                            }
+                        }
+                        let chunk = 8
+                        if let team, T > chunk {
+                            team.forEach((T + chunk - 1) / chunk) { p, _ in rows(p * chunk..<min(T, (p + 1) * chunk)) }
+                        } else {
+                            rows(0..<T)
+                        }
                     }
                 }
             }
