@@ -196,6 +196,20 @@ import KickTestSupport
         #expect(Array(sums) == [45, 45, 45, 45])
     }
 
+    /// OpenBLAS is on one thread inside `withOneThread`, nested too; the
+    /// count the team is sized from is the one the process started with.
+    /// (Whether the count comes back afterwards is not checked here: other
+    /// tests run forwards concurrently.)
+    @Test func oneThreadScope() {
+        BLAS.withOneThread {
+            #expect(BLAS.threads == 1)
+            BLAS.withOneThread { #expect(BLAS.threads == 1) }
+            #expect(BLAS.threads == 1)
+            #expect(BLAS.configuredThreads >= 1)
+            #expect(ThreadTeam.shared.size == BLAS.configuredThreads)
+        }
+    }
+
     /// Splitting a linear layer by weight rows gives the same numbers as one
     /// BLAS call, for one token (GEMV) and several (GEMM).
     @Test func splitLinearEqualsOneCall() {

@@ -92,6 +92,7 @@ public enum BLAS {
     /// restore the thread count when the last one ends.
     public static func withOneThread<R>(_ body: () throws -> R) rethrows -> R {
         threadLock.lock()
+        _ = configuredThreads  // read before the first change below
         if oneThreadDepth == 0 { savedThreads = threads; setThreads(1) }
         oneThreadDepth += 1
         threadLock.unlock()
@@ -105,5 +106,10 @@ public enum BLAS {
     }
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// OpenBLAS's thread count as the process started (OPENBLAS_NUM_THREADS
+    /// or every core), whatever `withOneThread` has set since: the engine's
+    /// team is sized from it, even when first used during another forward.
+    public static let configuredThreads = Int(openblas_get_num_threads())
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }

@@ -16,7 +16,7 @@ import Synchronization
 public final class ThreadTeam: @unchecked Sendable {
     /// As many threads as OpenBLAS was told to use (OPENBLAS_NUM_THREADS,
     /// else every core), counting the calling thread.
-    public static let shared = ThreadTeam(size: max(1, BLAS.threads))
+    public static let shared = ThreadTeam(size: max(1, BLAS.configuredThreads))
 
     public let size: Int
     private let generation = Atomic<Int>(0)
