@@ -2,6 +2,9 @@ import Foundation
 import Testing
 @testable import KickCore
 import KickTestSupport
+#if arch(x86_64)
+import AVX512Kernels
+#endif
 
 @Suite struct HalfTests {
     @Test func halfRoundTripsEveryFiniteValue() {
@@ -229,76 +232,54 @@ import KickTestSupport
     }
 }
 
+/// A streaming kernel's signature: tokens, input, weight, rows, cols, out, ldOut.
+typealias StreamingKernel = (Int, UnsafePointer<Float>, UnsafePointer<Float>, Range<Int>, Int, UnsafeMutablePointer<Float>, Int) -> Void
+
+/// Against a double-precision X·Wᵀ for token counts on and off the
+/// four-token blocks and row counts on and off the row blocks; each
+/// token's outputs bit for bit the same whatever the token count; and a
+/// row range writes only its own columns.
+func checkStreamingKernel(_ kernel: StreamingKernel, shapes: [(rows: Int, cols: Int)], seed: UInt64) {
+    var rng = SeededRandom(seed: seed)
+    func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
+    for (rows, K) in shapes {
+        let w = (0..<rows * K).map { _ in r() }
+        let x = (0..<9 * K).map { _ in r() }
+        var byCount: [[Float]] = []
+        for T in 1...9 {
+            var out = [Float](repeating: .nan, count: T * rows)
+            kernel(T, x, w, 0..<rows, K, &out, rows)
+            for t in 0..<T {
+                for j in 0..<rows {
+                    let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(w[j * K + $1]) }
+                    #expect(abs(Double(out[t * rows + j]) - ref) <= 1e-5 * Double(K), "rows \(rows) K \(K) T \(T) t \(t) j \(j)")
+                }
+            }
+            byCount.append(out)
+        }
+        for T in 1...9 {
+            #expect(Array(byCount[T - 1][0..<rows]) == Array(byCount[8][0..<rows]), "token 0 with \(T) tokens, rows \(rows)")
+        }
+        var part = [Float](repeating: -7, count: 5 * rows)
+        kernel(5, x, w, 2..<rows - 1, K, &part, rows)
+        for t in 0..<5 {
+            #expect(part[t * rows] == -7 && part[t * rows + 1] == -7 && part[t * rows + rows - 1] == -7)
+            #expect(Array(part[t * rows + 2..<t * rows + rows - 1]) == Array(byCount[4][t * rows + 2..<t * rows + rows - 1]))
+        }
+    }
+}
+
 @Suite struct StreamedLinearTests {
-    /// Against a double-precision X·Wᵀ for token counts on and off the
-    /// four-token blocks and row counts on and off the row blocks; and
-    /// each token's outputs bit for bit the same whatever the token count.
-    @Test func matchesReferenceAndIgnoresTokenCount() {
-        var rng = SeededRandom(seed: 11)
-        func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
-        for (rows, K) in [(7, 8), (70, 24), (33, 576), (130, 1536)] {
-            let w = (0..<rows * K).map { _ in r() }
-            let x = (0..<9 * K).map { _ in r() }
-            var byCount: [[Float]] = []
-            for T in 1...9 {
-                var out = [Float](repeating: .nan, count: T * rows)
-                streamedLinear(tokens: T, input: x, weight: w, rows: 0..<rows, cols: K, out: &out, ldOut: rows)
-                for t in 0..<T {
-                    for j in 0..<rows {
-                        let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(w[j * K + $1]) }
-                        #expect(abs(Double(out[t * rows + j]) - ref) <= 1e-5 * Double(K), "rows \(rows) K \(K) T \(T) t \(t) j \(j)")
-                    }
-                }
-                byCount.append(out)
-            }
-            for T in 1...9 {
-                #expect(Array(byCount[T - 1][0..<rows]) == Array(byCount[8][0..<rows]), "token 0 with \(T) tokens, rows \(rows)")
-            }
-            // a row range writes only its own columns
-            var part = [Float](repeating: -7, count: 5 * rows)
-            streamedLinear(tokens: 5, input: x, weight: w, rows: 2..<rows - 1, cols: K, out: &part, ldOut: rows)
-            for t in 0..<5 {
-                #expect(part[t * rows] == -7 && part[t * rows + 1] == -7 && part[t * rows + rows - 1] == -7)
-                #expect(Array(part[t * rows + 2..<t * rows + rows - 1]) == Array(byCount[4][t * rows + 2..<t * rows + rows - 1]))
-            }
-        }
+    @Test func avx2KernelMatchesReferenceAndIgnoresTokenCount() {
+        checkStreamingKernel({ streamedLinear(tokens: $0, input: $1, weight: $2, rows: $3, cols: $4, out: $5, ldOut: $6) },
+                             shapes: [(7, 8), (70, 24), (33, 576), (130, 1536)], seed: 11)
     }
-}
 
-#if arch(x86_64)
-import AVX512Kernels
-
-@Suite struct StreamedLinear512Tests {
-    /// The AVX-512 kernel (run only where the processor has it): the same
-    /// reference and token-count checks as the AVX2 kernel.
-    @Test(.enabled(if: CPUFeatures.avx512)) func matchesReferenceAndIgnoresTokenCount() {
-        var rng = SeededRandom(seed: 13)
-        func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
-        for (rows, K) in [(7, 16), (70, 48), (33, 576), (130, 1536)] {
-            let w = (0..<rows * K).map { _ in r() }
-            let x = (0..<9 * K).map { _ in r() }
-            var byCount: [[Float]] = []
-            for T in 1...9 {
-                var out = [Float](repeating: .nan, count: T * rows)
-                streamedLinear512(tokens: T, input: x, weight: w, rows: 0..<rows, cols: K, out: &out, ldOut: rows)
-                for t in 0..<T {
-                    for j in 0..<rows {
-                        let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(w[j * K + $1]) }
-                        #expect(abs(Double(out[t * rows + j]) - ref) <= 1e-5 * Double(K), "rows \(rows) K \(K) T \(T) t \(t) j \(j)")
-                    }
-                }
-                byCount.append(out)
-            }
-            for T in 1...9 {
-                #expect(Array(byCount[T - 1][0..<rows]) == Array(byCount[8][0..<rows]), "token 0 with \(T) tokens, rows \(rows)")
-            }
-            var part = [Float](repeating: -7, count: 5 * rows)
-            streamedLinear512(tokens: 5, input: x, weight: w, rows: 2..<rows - 1, cols: K, out: &part, ldOut: rows)
-            for t in 0..<5 {
-                #expect(part[t * rows] == -7 && part[t * rows + 1] == -7 && part[t * rows + rows - 1] == -7)
-                #expect(Array(part[t * rows + 2..<t * rows + rows - 1]) == Array(byCount[4][t * rows + 2..<t * rows + rows - 1]))
-            }
-        }
+    #if arch(x86_64)
+    /// The AVX-512 kernel, where the processor has it.
+    @Test(.enabled(if: CPUFeatures.avx512)) func avx512KernelMatchesReferenceAndIgnoresTokenCount() {
+        checkStreamingKernel({ streamedLinear512(tokens: $0, input: $1, weight: $2, rows: $3, cols: $4, out: $5, ldOut: $6) },
+                             shapes: [(7, 16), (70, 48), (33, 576), (130, 1536)], seed: 13)
     }
+    #endif
 }
-#endif
