@@ -54,7 +54,6 @@ struct DecoderBlockKernel: Sendable {
 
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
     /// With a team, OpenBLAS must be on one thread (`BLAS.withOneThread`).
-
     func runBlock(_ l: Int, _ w: EngineBlock, x: inout [Float], tokens T: Int,
                   rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
                   scratch s: inout BlockScratch, observer: LinearInputObserver?,
@@ -284,6 +283,3 @@ struct EngineBlock: Sendable {
         down = b[.down]
     }
 }
-
-
-

@@ -33,8 +33,8 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 }
 
 public enum Sampler {
-    /// Index of the largest logit (the lowest index wins a tie).
-    /// The first index of the largest value (NaNs ignored; 0 when none).
+    /// Index of the largest logit: the lowest index wins a tie, NaNs are
+    /// ignored, 0 when there is none.
     /// Two vector passes, the maximum then its first position: a decode
     /// step of 32 sequences scans 1.6 M logits.
     public static func argmax(_ p: UnsafeBufferPointer<Float>) -> Int {

@@ -38,10 +38,11 @@ public struct ConfigDescription: Sendable, Equatable {
         if let spec = try? CompressionSpec.parse(configName: name) {
             method = spec.method.rawValue
             switch spec.pattern {
-            case .unstructured(let s)?: pattern = "unstructured"; level = Int((s * 100).rounded())
-            case .nm(let n, let m)?: pattern = "\(m - n):\(m)"; level = Int((100 * Double(m - n) / Double(m)).rounded())
+            case .unstructured?: pattern = "unstructured"
+            case .nm(let n, let m)?: pattern = "\(m - n):\(m)"
             case nil: pattern = spec.quantizer.map { "g\($0.groupSize ?? 0)" } ?? "none"
             }
+            level = spec.pattern.map { Int(($0.sparsity * 100).rounded()) }
             bits = spec.quantizer?.bits
         } else {
             method = name == "dense" ? "dense" : "unknown"

@@ -54,19 +54,19 @@ public enum BLAS {
     /// out (T × rows) = input (T × cols) · weightᵀ, weight (rows × cols)
     /// row-major: a linear layer over T tokens. One token takes a
     /// matrix-vector product, a few tokens the streaming kernel, many
-    /// tokens SGEMM. With a team
-    /// the weight's rows are split into one part per thread (multiples of
-    /// 64 rows, so every part keeps whole kernel tiles).
+    /// tokens SGEMM. With a team the weight's rows are split into one part
+    /// per thread (multiples of 64 rows, so every part keeps whole tiles).
     public static func linear(tokens T: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               rows: Int, cols: Int, out: UnsafeMutablePointer<Float>, team: ThreadTeam?) {
         let parts = min(team?.size ?? 1, max(1, rows / 64))
         let per = ((rows + parts - 1) / parts + 63) / 64 * 64
+        let streamed = T > 1 && T <= streamedMaxTokens
         let part = { (p: Int) in
             let r0 = p * per, r1 = min(rows, r0 + per)
             guard r0 < r1 else { return }
-            if T > 1 && T <= streamedMaxTokens && cols % 16 == 0 && CPUFeatures.avx512 {
+            if streamed && cols % 16 == 0 && CPUFeatures.avx512 {
                 streamedLinear512(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
-            } else if T > 1 && T <= streamedMaxTokens && cols % 8 == 0 {
+            } else if streamed && cols % 8 == 0 {
                 streamedLinear(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
             } else if T == 1 {
                 gemv(rows: r1 - r0, cols: cols, a: weight + r0 * cols, x: input, y: out + r0)
