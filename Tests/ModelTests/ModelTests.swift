@@ -144,9 +144,9 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
     }
 
     /// A decoding sequence's logits are bit for bit the same whichever other
-    /// sequences share the step (decoding or prefilling), as long as the
-    /// step holds 2-128 tokens: every linear layer then runs the streaming
-    /// kernel, whose outputs do not depend on the token count.
+    /// sequences share the step (decoding or prefilling), alone too, and
+    /// however many tokens the step holds: every linear layer's outputs are
+    /// fused multiply-add chains that do not depend on the token count.
     @Test func decodeLogitsIgnoreBatchComposition() throws {
         let m = try LlamaModel(config: Self.config, weights: .random(Self.config, seed: 8))
         let prompts = [[4, 8, 15, 16, 23], [42, 1], [7, 7, 7, 9, 11, 13, 2, 5], [90, 80, 70], [3], [60, 61, 62, 63]]
@@ -162,7 +162,8 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
         }
         let pair = step(others: [1], prefill: nil)
         let variants: [(String, [Int], [Int]?)] = [("five others", [1, 2, 3, 4, 5], nil), ("two others", [5, 3], nil),
-                                                   ("with a 40-token prefill", [2], Array(0..<40)), ("with a 2-token prefill", [], [9, 9])]
+                                                   ("with a 40-token prefill", [2], Array(0..<40)), ("with a 2-token prefill", [], [9, 9]),
+                                                   ("alone", [], nil), ("with a 300-token prefill", [4], (0..<300).map { $0 % 97 })]
         for (name, others, prefill) in variants {
             let logits = step(others: others, prefill: prefill)
             let same = logits == pair

@@ -212,74 +212,102 @@ import AVX512Kernels
             #expect(ThreadTeam.shared.size == BLAS.configuredThreads)
         }
     }
-
-    /// Splitting a linear layer by weight rows gives the same numbers as one
-    /// BLAS call, for one token (GEMV) and several (GEMM).
-    @Test func splitLinearEqualsOneCall() {
-        let team = ThreadTeam(size: 2)
-        var rng = SeededRandom(seed: 5)
-        let rows = 200, cols = 48
-        let w = (0..<rows * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }
-        for T in [1, 5] {
-            let x = (0..<T * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }
-            var one = [Float](repeating: 0, count: T * rows), split = one
-            BLAS.withOneThread {
-                BLAS.linear(tokens: T, input: x, weight: w, rows: rows, cols: cols, out: &one, team: nil)
-                BLAS.linear(tokens: T, input: x, weight: w, rows: rows, cols: cols, out: &split, team: team)
-            }
-            #expect(one == split, "tokens \(T)")
-        }
-    }
 }
 
-/// A streaming kernel's signature: tokens, input, weight, rows, cols, out, ldOut.
-typealias StreamingKernel = (Int, UnsafePointer<Float>, UnsafePointer<Float>, Range<Int>, Int, UnsafeMutablePointer<Float>, Int) -> Void
+/// A panel kernel's signature: tokens, input, ldInput, packed weight,
+/// panels, cols, rows, out, ldOut.
+typealias PanelKernel = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Range<Int>, Int, Int,
+                         UnsafeMutablePointer<Float>, Int) -> Void
 
-/// Against a double-precision X·Wᵀ for token counts on and off the
-/// four-token blocks and row counts on and off the row blocks; each
-/// token's outputs bit for bit the same whatever the token count; and a
-/// row range writes only its own columns.
-func checkStreamingKernel(_ kernel: StreamingKernel, shapes: [(rows: Int, cols: Int)], seed: UInt64) {
+/// Against a double-precision X·Wᵀ for token counts on and off every tile
+/// (1-19 tokens) and row counts on and off the panels and three-panel tiles;
+/// each token's outputs bit for bit the same whatever the token count; and
+/// a panel range writes only its own columns.
+func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], seed: UInt64) -> [[Float]] {
     var rng = SeededRandom(seed: seed)
     func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
+    var all: [[Float]] = []
     for (rows, K) in shapes {
-        let w = (0..<rows * K).map { _ in r() }
-        let x = (0..<9 * K).map { _ in r() }
+        let m = Matrix(rows: rows, cols: K, data: (0..<rows * K).map { _ in r() })
+        let w = PackedWeight(m)
+        let x = (0..<19 * K).map { _ in r() }
         var byCount: [[Float]] = []
-        for T in 1...9 {
+        for T in 1...19 {
             var out = [Float](repeating: .nan, count: T * rows)
-            kernel(T, x, w, 0..<rows, K, &out, rows)
+            w.data.withUnsafeBufferPointer { kernel(T, x, K, $0.baseAddress!, 0..<w.panels, K, rows, &out, rows) }
             for t in 0..<T {
                 for j in 0..<rows {
-                    let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(w[j * K + $1]) }
+                    let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(m[j, $1]) }
                     #expect(abs(Double(out[t * rows + j]) - ref) <= 1e-5 * Double(K), "rows \(rows) K \(K) T \(T) t \(t) j \(j)")
                 }
             }
             byCount.append(out)
         }
-        for T in 1...9 {
-            #expect(Array(byCount[T - 1][0..<rows]) == Array(byCount[8][0..<rows]), "token 0 with \(T) tokens, rows \(rows)")
+        for T in 1...19 {
+            #expect(Array(byCount[T - 1]) == Array(byCount[18][0..<T * rows]), "\(T) tokens, rows \(rows)")
         }
+        all.append(byCount[18])
+        guard w.panels > 2 else { continue }
         var part = [Float](repeating: -7, count: 5 * rows)
-        kernel(5, x, w, 2..<rows - 1, K, &part, rows)
+        w.data.withUnsafeBufferPointer { kernel(5, x, K, $0.baseAddress!, 1..<w.panels - 1, K, rows, &part, rows) }
         for t in 0..<5 {
-            #expect(part[t * rows] == -7 && part[t * rows + 1] == -7 && part[t * rows + rows - 1] == -7)
-            #expect(Array(part[t * rows + 2..<t * rows + rows - 1]) == Array(byCount[4][t * rows + 2..<t * rows + rows - 1]))
+            let own = t * rows + 16..<t * rows + 16 * (w.panels - 1)
+            #expect(part[t * rows..<own.lowerBound].allSatisfy { $0 == -7 } && part[own.upperBound..<(t + 1) * rows].allSatisfy { $0 == -7 })
+            #expect(Array(part[own]) == Array(byCount[4][own]))
         }
     }
+    return all
 }
 
-@Suite struct StreamedLinearTests {
-    @Test func avx2KernelMatchesReferenceAndIgnoresTokenCount() {
-        checkStreamingKernel({ streamedLinear(tokens: $0, input: $1, weight: $2, rows: $3, cols: $4, out: $5, ldOut: $6) },
-                             shapes: [(7, 8), (70, 24), (33, 576), (130, 1536)], seed: 11)
+@Suite struct PackedWeightTests {
+    static let shapes = [(7, 8), (48, 24), (50, 24), (130, 576), (96, 1536)]
+
+    @Test func packsAndUnpacksRows() {
+        var rng = SeededRandom(seed: 3)
+        let parts = [(7, 5), (16, 5), (50, 5)].map { Matrix(rows: $0.0, cols: $0.1, data: (0..<$0.0 * $0.1).map { _ in Float(rng.next() % 100) }) }
+        for m in parts {
+            let p = PackedWeight(m)
+            #expect(p.matrix == m)
+            #expect(p.data.count == p.panels * 16 * m.cols)
+        }
+        let stacked = PackedWeight(stacking: parts)
+        #expect(stacked.matrix.data == parts.flatMap(\.data))
+        var row = [Float](repeating: 0, count: 5)
+        stacked.copyRow(30, into: &row)
+        #expect(row == Array(parts[2].data[7 * 5..<8 * 5]))
+    }
+
+    @Test func genericKernelMatchesReferenceAndIgnoresTokenCount() {
+        _ = checkPanelKernel({ packedLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6, out: $7, ldOut: $8) },
+                             shapes: Self.shapes, seed: 11)
     }
 
     #if arch(x86_64)
-    /// The AVX-512 kernel, where the processor has it.
-    @Test(.enabled(if: CPUFeatures.avx512)) func avx512KernelMatchesReferenceAndIgnoresTokenCount() {
-        checkStreamingKernel({ streamedLinear512(tokens: $0, input: $1, weight: $2, rows: $3, cols: $4, out: $5, ldOut: $6) },
-                             shapes: [(7, 16), (70, 48), (33, 576), (130, 1536)], seed: 13)
+    /// The AVX-512 kernel, where the processor has it: the same checks, and
+    /// the same bits as the generic kernel.
+    @Test(.enabled(if: CPUFeatures.avx512)) func avx512KernelMatchesGenericBitForBit() {
+        let wide = checkPanelKernel({ packedLinear512(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6,
+                                                      out: $7, ldOut: $8) }, shapes: Self.shapes, seed: 13)
+        let narrow = checkPanelKernel({ packedLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6,
+                                                     out: $7, ldOut: $8) }, shapes: Self.shapes, seed: 13)
+        #expect(wide == narrow)
     }
     #endif
+
+    /// Splitting the panels across a team gives the same numbers as one
+    /// thread, into an output wider than the weight too.
+    @Test func teamSplitEqualsOneThread() {
+        let team = ThreadTeam(size: 2)
+        var rng = SeededRandom(seed: 5)
+        let rows = 200, cols = 48
+        let w = PackedWeight(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }))
+        for T in [1, 5, 40] {
+            let x = (0..<T * cols).map { _ in Float(rng.next() % 1000) / 500 - 1 }
+            var one = [Float](repeating: 0, count: T * (rows + 3)), split = one
+            w.apply(tokens: T, input: x, out: &one, ldOut: rows + 3, team: nil)
+            w.apply(tokens: T, input: x, out: &split, ldOut: rows + 3, team: team)
+            #expect(one == split, "tokens \(T)")
+            #expect((0..<T).allSatisfy { t in one[t * (rows + 3) + rows..<(t + 1) * (rows + 3)].allSatisfy { $0 == 0 } })
+        }
+    }
 }

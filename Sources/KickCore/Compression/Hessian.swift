@@ -21,8 +21,9 @@ public final class HessianAccumulator: @unchecked Sendable {
     }
 
     /// Adds `rows` tokens (row-major, `cols` wide) that make up `samples`
-    /// calibration sequences.
-    public func add(_ x: UnsafeBufferPointer<Float>, rows: Int, samples n: Int) {
+    /// calibration sequences. With a team (OpenBLAS then on one thread, as
+    /// during a block's calibration forward) H's rows are split across it.
+    public func add(_ x: UnsafeBufferPointer<Float>, rows: Int, samples n: Int, team: ThreadTeam? = nil) {
         precondition(x.count >= rows * cols)
         guard rows > 0 else { return }
         let old = Float(samples)
@@ -30,11 +31,19 @@ public final class HessianAccumulator: @unchecked Sendable {
         let keep = old / Float(samples)
         let scale = 2 / Float(samples)
         if full {
-            H.withUnsafeMutableBufferPointer { h in
-                for i in 0..<h.count { h[i] *= keep }
-                // H += scale · XᵀX (both triangles, as torch's matmul gives)
-                BLAS.gemmTN(m: cols, n: cols, k: rows, a: x.baseAddress!, lda: cols, b: x.baseAddress!, ldb: cols,
-                            c: h.baseAddress!, ldc: cols, alpha: scale, beta: 1)
+            H.withUnsafeMutableBufferPointer { hb in
+                let h = hb.baseAddress!, c = cols
+                let parts = min(team?.size ?? 1, max(1, c / 64))
+                let per = (c + parts - 1) / parts
+                let part = { (p: Int) in
+                    let i0 = p * per, i1 = min(c, i0 + per)
+                    guard i0 < i1 else { return }
+                    for i in i0 * c..<i1 * c { h[i] *= keep }
+                    // H[i0..<i1, :] += scale · X[:, i0..<i1]ᵀ X (both triangles, as torch's matmul gives)
+                    BLAS.gemmTN(m: i1 - i0, n: c, k: rows, a: x.baseAddress! + i0, lda: c, b: x.baseAddress!, ldb: c,
+                                c: h + i0 * c, ldc: c, alpha: scale, beta: 1)
+                }
+                if let team, parts > 1 { team.forEach(parts) { p, _ in part(p) } } else { part(0) }
             }
         }
         for j in 0..<cols { columnSquares[j] *= keep }

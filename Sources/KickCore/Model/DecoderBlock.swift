@@ -95,14 +95,9 @@ struct DecoderBlockKernel: Sendable {
     }
 
     @inline(__always)
-    func linear(_ input: [Float], _ w: Matrix, _ out: inout [Float], _ T: Int, team: ThreadTeam?) {
+    func linear(_ input: [Float], _ w: PackedWeight, _ out: inout [Float], _ T: Int, team: ThreadTeam?) {
         input.withUnsafeBufferPointer { a in
-            w.data.withUnsafeBufferPointer { b in
-                out.withUnsafeMutableBufferPointer { o in
-                    BLAS.linear(tokens: T, input: a.baseAddress!, weight: b.baseAddress!, rows: w.rows, cols: w.cols,
-                                out: o.baseAddress!, team: team)
-                }
-            }
+            out.withUnsafeMutableBufferPointer { o in w.apply(tokens: T, input: a.baseAddress!, out: o.baseAddress!, team: team) }
         }
     }
 
@@ -269,17 +264,17 @@ struct DecoderBlockKernel: Sendable {
 struct EngineBlock: Sendable {
     let attnNorm: [Float]
     let ffnNorm: [Float]
-    let qkv: Matrix
-    let o: Matrix
-    let gateUp: Matrix
-    let down: Matrix
+    let qkv: PackedWeight
+    let o: PackedWeight
+    let gateUp: PackedWeight
+    let down: PackedWeight
 
     init(_ b: LlamaBlockWeights) {
         attnNorm = b.attnNorm
         ffnNorm = b.ffnNorm
-        qkv = Matrix(rows: b[.q].rows + b[.k].rows + b[.v].rows, cols: b[.q].cols, data: b[.q].data + b[.k].data + b[.v].data)
-        o = b[.o]
-        gateUp = Matrix(rows: b[.gate].rows + b[.up].rows, cols: b[.gate].cols, data: b[.gate].data + b[.up].data)
-        down = b[.down]
+        qkv = PackedWeight(stacking: [b[.q], b[.k], b[.v]])
+        o = PackedWeight(b[.o])
+        gateUp = PackedWeight(stacking: [b[.gate], b[.up]])
+        down = PackedWeight(b[.down])
     }
 }

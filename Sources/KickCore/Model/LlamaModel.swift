@@ -30,18 +30,18 @@ public struct BatchItem {
     }
 }
 
-/// Sees the input of each linear layer during a forward pass (calibration
-/// capture for compression). Rows are tokens of the whole ragged batch.
+/// Sees the input of each linear layer during a block's calibration forward
+/// (compression). Rows are tokens of the whole ragged batch.
 public typealias LinearInputObserver = (_ layer: Int, _ roles: [LinearRole], _ input: UnsafeBufferPointer<Float>, _ rows: Int, _ cols: Int) -> Void
 
 /// The Llama forward pass over ragged batches: every sequence's new tokens
-/// are stacked into one matrix for the linear layers (OpenBLAS SGEMM);
-/// attention runs per sequence against its own KV cache.
+/// are stacked into one matrix for the linear layers (`PackedWeight`'s
+/// kernels); attention runs per sequence against its own KV cache.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
-    let embedding: Matrix
+    let embedding: PackedWeight
     let finalNorm: [Float]
-    let output: Matrix?
+    let output: PackedWeight?
     let blocks: [EngineBlock]
     let kernel: DecoderBlockKernel
     private let lock = NSLock()
@@ -59,9 +59,9 @@ public final class LlamaModel: @unchecked Sendable {
 
     init(config: LlamaConfig, embedding: Matrix, finalNorm: [Float], output: Matrix?, blocks: [EngineBlock]) throws {
         self.config = config
-        self.embedding = embedding
+        self.embedding = PackedWeight(embedding)
         self.finalNorm = finalNorm
-        self.output = output
+        self.output = output.map(PackedWeight.init)
         self.blocks = blocks
         kernel = DecoderBlockKernel(config: config)
         _ = Self.heapTuned
@@ -93,7 +93,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs the new tokens of every item through the model, appending to each
     /// item's cache, and returns the logits each item asked for
     /// (rows = 1 for `.last`, rows = tokens for `.all`).
-    public func forward(_ items: [BatchItem], observer: LinearInputObserver? = nil) -> [Matrix?] {
+    public func forward(_ items: [BatchItem]) -> [Matrix?] {
         lock.lock()
         defer { lock.unlock() }
         let c = config
@@ -111,26 +111,23 @@ public final class LlamaModel: @unchecked Sendable {
         // token embedding
         var x = [Float](repeating: 0, count: T * H)
         x.withUnsafeMutableBufferPointer { xb in
-            embedding.data.withUnsafeBufferPointer { e in
-                var t = 0
-                for it in items {
-                    for tok in it.tokens {
-                        precondition(tok >= 0 && tok < c.vocabSize, "token id \(tok) outside the vocabulary")
-                        (xb.baseAddress! + t * H).update(from: e.baseAddress! + tok * H, count: H)
-                        t += 1
-                    }
+            var t = 0
+            for it in items {
+                for tok in it.tokens {
+                    precondition(tok >= 0 && tok < c.vocabSize, "token id \(tok) outside the vocabulary")
+                    embedding.copyRow(tok, into: xb.baseAddress! + t * H)
+                    t += 1
                 }
             }
         }
         let rope = kernel.ropeTable(positions)
         if scratch == nil || scratch!.tokens < T { scratch = DecoderBlockKernel.BlockScratch(config: c, tokens: T) }
-        // the engine's own threads split every phase; a calibration observer
-        // (which runs its own BLAS products) keeps OpenBLAS's threading instead
-        let team: ThreadTeam? = observer == nil && ThreadTeam.shared.size > 1 ? .shared : nil
+        // the engine's own threads split every phase
+        let team: ThreadTeam? = ThreadTeam.shared.size > 1 ? .shared : nil
         let run = {
             for l in 0..<c.numLayers {
                 self.kernel.runBlock(l, self.blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,
-                                     scratch: &self.scratch!, observer: observer, team: team)
+                                     scratch: &self.scratch!, observer: nil, team: team)
             }
             for it in items { it.cache.length += it.tokens.count }
             return self.logits(x: x, items: items, rowStart: rowStart, team: team)
@@ -160,12 +157,7 @@ public final class LlamaModel: @unchecked Sendable {
         // every element is written by the head's product
         var all = [Float](unsafeUninitializedCapacity: rows.count * c.vocabSize) { _, n in n = rows.count * c.vocabSize }
         xn.withUnsafeBufferPointer { a in
-            head.data.withUnsafeBufferPointer { b in
-                all.withUnsafeMutableBufferPointer { o in
-                    BLAS.linear(tokens: rows.count, input: a.baseAddress!, weight: b.baseAddress!, rows: c.vocabSize, cols: H,
-                                out: o.baseAddress!, team: team)
-                }
-            }
+            all.withUnsafeMutableBufferPointer { o in head.apply(tokens: rows.count, input: a.baseAddress!, out: o.baseAddress!, team: team) }
         }
         var out: [Matrix?] = []
         var r = 0

@@ -1,4 +1,3 @@
-import AVX512Kernels
 import CBLAS
 import Foundation
 
@@ -44,44 +43,6 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
     }
-
-    /// y (rows) = A (rows × cols, row-major) · x (cols).
-    @inline(__always)
-    public static func gemv(rows: Int, cols: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols), x, 1, 0, y, 1)
-    }
-
-    /// out (T × rows) = input (T × cols) · weightᵀ, weight (rows × cols)
-    /// row-major: a linear layer over T tokens. One token takes a
-    /// matrix-vector product, a few tokens the streaming kernel, many
-    /// tokens SGEMM. With a team the weight's rows are split into one part
-    /// per thread (multiples of 64 rows, so every part keeps whole tiles).
-    public static func linear(tokens T: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              rows: Int, cols: Int, out: UnsafeMutablePointer<Float>, team: ThreadTeam?) {
-        let parts = min(team?.size ?? 1, max(1, rows / 64))
-        let per = ((rows + parts - 1) / parts + 63) / 64 * 64
-        let streamed = T > 1 && T <= streamedMaxTokens
-        let part = { (p: Int) in
-            let r0 = p * per, r1 = min(rows, r0 + per)
-            guard r0 < r1 else { return }
-            if streamed && cols % 16 == 0 && CPUFeatures.avx512 {
-                streamedLinear512(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
-            } else if streamed && cols % 8 == 0 {
-                streamedLinear(tokens: T, input: input, weight: weight, rows: r0..<r1, cols: cols, out: out, ldOut: rows)
-            } else if T == 1 {
-                gemv(rows: r1 - r0, cols: cols, a: weight + r0 * cols, x: input, y: out + r0)
-            } else {
-                gemmNT(m: T, n: r1 - r0, k: cols, a: input, lda: cols, b: weight + r0 * cols, ldb: cols, c: out + r0, ldc: rows)
-            }
-        }
-        if let team, parts > 1 { team.forEach(parts) { p, _ in part(p) } } else { part(0) }
-    }
-
-    /// Up to this many tokens a linear layer goes through `streamedLinear`
-    /// rather than SGEMM: measured faster for 2-128 tokens on SmolLM2's
-    /// layers (32 tokens: 42 ms against 56 ms per decode step), slower
-    /// from 256. One token stays on SGEMV, which streams slightly faster.
-    static let streamedMaxTokens = 128
 
     private static let threadLock = NSLock()
     nonisolated(unsafe) private static var oneThreadDepth = 0

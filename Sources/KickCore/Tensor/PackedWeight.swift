@@ -1,0 +1,170 @@
+import AVX512Kernels
+import CPrefetch
+
+/// A linear layer's weight (rows × cols) as the engine multiplies it: in
+/// panels of 16 rows, each panel stored column by column, so element (r, k)
+/// sits at 16·cols·(r / 16) + 16·k + r % 16. Rows past the last are zero.
+///
+/// Why this layout: with it a product needs no horizontal sums and no
+/// repacking. For each column k a kernel loads 16 consecutive rows' weights
+/// as one vector and multiplies it by each token's X[t, k] broadcast, so
+/// every output is a plain fused multiply-add chain over k in order. That
+/// chain is the same for one token, a decode batch or a prefill, on AVX-512
+/// or AVX2: the logits of a sequence do not depend on what shares its
+/// forward pass, bit for bit. (OpenBLAS repacks a row-major weight on every
+/// call, and a decode step's products are too small to hide that.)
+///
+/// Packing costs one pass over the weight when the engine is built; the
+/// row-major matrix is not kept (the token embedding is read back by rows).
+public struct PackedWeight: Sendable {
+    public static let panelRows = 16
+    public let rows: Int
+    public let cols: Int
+    public var panels: Int { (rows + 15) / 16 }
+    let data: [Float]
+
+    public init(_ m: Matrix) { self.init(stacking: [m]) }
+
+    /// The matrices' rows one after another (fused q/k/v, gate/up), packed
+    /// without a row-major copy of the whole. All must have the same columns.
+    public init(stacking parts: [Matrix]) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
+        let cols = parts[0].cols
+        var starts: [Int] = []
+        var total = 0
+        for m in parts { starts.append(total); total += m.rows }
+        self.init(rows: total, cols: cols) { r, dst in
+            let i = starts.lastIndex { $0 <= r }!
+            parts[i].data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + (r - starts[i]) * cols, count: cols) }
+        }
+    }
+
+    private init(rows: Int, cols: Int, row: (_ r: Int, _ into: UnsafeMutablePointer<Float>) -> Void) {
+        self.rows = rows
+        self.cols = cols
+        let panels = (rows + 15) / 16
+        data = [Float](unsafeUninitializedCapacity: panels * 16 * cols) { buf, n in
+            let d = buf.baseAddress!
+            let line = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { line.deallocate() }
+            for r in 0..<panels * 16 {
+                if r < rows { row(r, line) } else { line.update(repeating: 0, count: cols) }
+                let base = d + (r / 16) * 16 * cols + r % 16
+                for k in 0..<cols { base[16 * k] = line[k] }
+            }
+            n = panels * 16 * cols
+        }
+    }
+
+    /// Row r (a token's embedding when this is the embedding matrix).
+    public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        data.withUnsafeBufferPointer { d in
+            let base = d.baseAddress! + (r / 16) * 16 * cols + r % 16
+            for k in 0..<cols { out[k] = base[16 * k] }
+        }
+    }
+
+    /// The weight back in row-major order.
+    public var matrix: Matrix {
+        var m = Matrix(zeros: rows, cols)
+        m.data.withUnsafeMutableBufferPointer { b in for r in 0..<rows { copyRow(r, into: b.baseAddress! + r * cols) } }
+        return m
+    }
+
+    /// out (T × rows, row stride `ldOut`) = input (T × cols) · weightᵀ.
+    /// With a team the panels are split into one part per thread, in
+    /// multiples of three panels (the AVX-512 kernel's tile).
+    public func apply(tokens T: Int, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
+                      team: ThreadTeam?) {
+        let ld = ldOut ?? rows
+        let parts = min(team?.size ?? 1, max(1, panels / 3))
+        let per = ((panels + parts - 1) / parts + 2) / 3 * 3
+        data.withUnsafeBufferPointer { d in
+            let w = d.baseAddress!
+            let part = { (i: Int) in
+                let p0 = i * per, p1 = min(panels, p0 + per)
+                guard p0 < p1 else { return }
+                if CPUFeatures.avx512 {
+                    packedLinear512(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
+                                    out: out, ldOut: ld)
+                } else {
+                    packedLinear(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
+                                 out: out, ldOut: ld)
+                }
+            }
+            if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
+        }
+    }
+}
+
+/// `packedLinear512` on sixteen-float vectors that compile to two AVX2
+/// registers (or four NEON ones), with the same chains and so the same
+/// bits: tiles of one panel by six tokens (12 of the 16 AVX2 registers
+/// accumulate), the next panel prefetched during the first token group.
+func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
+                  weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
+                  out C: UnsafeMutablePointer<Float>, ldOut: Int) {
+    let ps = 16 * K
+    var lanes = [Float](repeating: 0, count: 6 * 16)
+    lanes.withUnsafeMutableBufferPointer { lb in
+        let tmp = lb.baseAddress!
+        for p in panels {
+            let w = W + p * ps
+            let next = p + 1 < panels.upperBound ? UnsafeRawPointer(w + ps) : nil
+            let whole = 16 * (p + 1) <= rows
+            var t = 0
+            while t < T {
+                let n = min(6, T - t)
+                // a panel past the last row goes through `tmp`
+                let (c, ldc) = whole ? (C + t * ldOut + 16 * p, ldOut) : (tmp, 16)
+                if n == 6 {
+                    panelBySix(X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
+                } else {
+                    for i in 0..<n { panelByOne(X + (t + i) * ldInput, w, K, c + i * ldc, t == 0 && i == 0 ? next : nil) }
+                }
+                if !whole {
+                    for i in 0..<n { for j in 0..<rows - 16 * p { C[(t + i) * ldOut + 16 * p + j] = tmp[i * 16 + j] } }
+                }
+                t += n
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+private func panelBySix(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ K: Int,
+                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
+    let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>()
+    var a3 = SIMD16<Float>(), a4 = SIMD16<Float>(), a5 = SIMD16<Float>()
+    for k in 0..<K {
+        let v = load16(w + 16 * k)
+        a0 = a0.addingProduct(SIMD16(repeating: x0[k]), v); a1 = a1.addingProduct(SIMD16(repeating: x1[k]), v)
+        a2 = a2.addingProduct(SIMD16(repeating: x2[k]), v); a3 = a3.addingProduct(SIMD16(repeating: x3[k]), v)
+        a4 = a4.addingProduct(SIMD16(repeating: x4[k]), v); a5 = a5.addingProduct(SIMD16(repeating: x5[k]), v)
+        if let pf { kick_prefetch(pf + 64 * k) }
+    }
+    store16(a0, c); store16(a1, c + ldc); store16(a2, c + 2 * ldc)
+    store16(a3, c + 3 * ldc); store16(a4, c + 4 * ldc); store16(a5, c + 5 * ldc)
+}
+
+@inline(__always)
+private func panelByOne(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ K: Int,
+                        _ c: UnsafeMutablePointer<Float>, _ pf: UnsafeRawPointer?) {
+    var a = SIMD16<Float>()
+    for k in 0..<K {
+        a = a.addingProduct(SIMD16(repeating: x[k]), load16(w + 16 * k))
+        if let pf { kick_prefetch(pf + 64 * k) }
+    }
+    store16(a, c)
+}
