@@ -24,9 +24,9 @@ private func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
 /// fused multiply-add chain over k in order, so a token's result depends
 /// neither on the other tokens of the call nor on the tiling.
 ///
-/// Tiles of three panels (48 rows) by eight tokens keep 24 accumulators in
+/// Tiles of three panels (48 rows) by six tokens keep 18 accumulators in
 /// registers; per column each tile loads three weight vectors and
-/// broadcasts eight inputs, with no horizontal sums. The tile's weights
+/// broadcasts six inputs, with no horizontal sums. The tile's weights
 /// (48 × K) stay in L2 across the token groups, and while the first group
 /// runs, the next tile's weights are prefetched.
 ///
@@ -46,12 +46,10 @@ public func packedLinear512(tokens T: Int, input X: UnsafePointer<Float>, ldInpu
         while t < T {
             let pf = t == 0 ? nextTile : nil
             let x = X + t * ldInput
-            if full && T - t >= 8 {
-                tile3x8(x, ldInput, w, panelStride, K, C + t * ldOut + 16 * p, ldOut, pf)
-                t += 8
-            } else if full && T - t >= 4 {
-                tile3x4(x, ldInput, w, panelStride, K, C + t * ldOut + 16 * p, ldOut, pf)
-                t += 4
+            if full && T - t >= 2 {
+                let m = min(6, T - t)
+                tile3x6(m, x, ldInput, w, panelStride, K, C + t * ldOut + 16 * p, ldOut, pf)
+                t += m
             } else if full {
                 tile3x1(x, w, panelStride, K, C + t * ldOut + 16 * p, pf)
                 t += 1
@@ -87,55 +85,46 @@ private struct Lanes48 {
 @inline(__always)
 private func prefetchColumn(_ pf: UnsafeRawPointer?, _ k: Int, _ panelStride: Int) {
     guard let pf else { return }
-    let line = pf + 64 * k
-    kick_prefetch(line); kick_prefetch(line + 4 * panelStride); kick_prefetch(line + 8 * panelStride)
+    let line = pf + 64 &* k
+    kick_prefetch(line); kick_prefetch(line + 4 &* panelStride); kick_prefetch(line + 8 &* panelStride)
 }
 
+/// Six tokens, or `m` < 6 with the missing rows repeating the last one
+/// (computed, not stored): a short tile still runs six independent chains
+/// per panel rather than waiting on one. 18 accumulators, three weight
+/// vectors and six broadcasts fit the 32 registers; eight tokens spilled.
 @inline(__always)
-private func tile3x8(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
+private func tile3x6(_ m: Int, _ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
-    let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx, x6 = x5 + ldx, x7 = x6 + ldx
-    var r0 = Lanes48(), r1 = Lanes48(), r2 = Lanes48(), r3 = Lanes48()
-    var r4 = Lanes48(), r5 = Lanes48(), r6 = Lanes48(), r7 = Lanes48()
-    var k = 0
+    let x1 = x0 + min(1, m - 1) * ldx, x2 = x0 + min(2, m - 1) * ldx, x3 = x0 + min(3, m - 1) * ldx
+    let x4 = x0 + min(4, m - 1) * ldx, x5 = x0 + min(5, m - 1) * ldx
+    var r0 = Lanes48(), r1 = Lanes48(), r2 = Lanes48(), r3 = Lanes48(), r4 = Lanes48(), r5 = Lanes48()
+    var k = 0, wk = w
     while k < K {
-        let o = 16 * k
-        let w0 = load16(w + o), w1 = load16(w + ps + o), w2 = load16(w + 2 * ps + o)
-        r0.add(x0[k], w0, w1, w2); r1.add(x1[k], w0, w1, w2); r2.add(x2[k], w0, w1, w2); r3.add(x3[k], w0, w1, w2)
-        r4.add(x4[k], w0, w1, w2); r5.add(x5[k], w0, w1, w2); r6.add(x6[k], w0, w1, w2); r7.add(x7[k], w0, w1, w2)
+        let w0 = load16(wk), w1 = load16(wk + ps), w2 = load16(wk + 2 &* ps)
+        r0.add(x0[k], w0, w1, w2); r1.add(x1[k], w0, w1, w2); r2.add(x2[k], w0, w1, w2)
+        r3.add(x3[k], w0, w1, w2); r4.add(x4[k], w0, w1, w2); r5.add(x5[k], w0, w1, w2)
         prefetchColumn(pf, k, ps)
-        k += 1
+        k &+= 1
+        wk += 16
     }
-    r0.store(c); r1.store(c + ldc); r2.store(c + 2 * ldc); r3.store(c + 3 * ldc)
-    r4.store(c + 4 * ldc); r5.store(c + 5 * ldc); r6.store(c + 6 * ldc); r7.store(c + 7 * ldc)
-}
-
-@inline(__always)
-private func tile3x4(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
-                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
-    let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
-    var r0 = Lanes48(), r1 = Lanes48(), r2 = Lanes48(), r3 = Lanes48()
-    var k = 0
-    while k < K {
-        let o = 16 * k
-        let w0 = load16(w + o), w1 = load16(w + ps + o), w2 = load16(w + 2 * ps + o)
-        r0.add(x0[k], w0, w1, w2); r1.add(x1[k], w0, w1, w2); r2.add(x2[k], w0, w1, w2); r3.add(x3[k], w0, w1, w2)
-        prefetchColumn(pf, k, ps)
-        k += 1
-    }
-    r0.store(c); r1.store(c + ldc); r2.store(c + 2 * ldc); r3.store(c + 3 * ldc)
+    r0.store(c); r1.store(c + ldc)
+    if m > 2 { r2.store(c + 2 * ldc) }
+    if m > 3 { r3.store(c + 3 * ldc) }
+    if m > 4 { r4.store(c + 4 * ldc) }
+    if m > 5 { r5.store(c + 5 * ldc) }
 }
 
 @inline(__always)
 private func tile3x1(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
                      _ c: UnsafeMutablePointer<Float>, _ pf: UnsafeRawPointer?) {
     var r = Lanes48()
-    var k = 0
+    var k = 0, wk = w
     while k < K {
-        let o = 16 * k
-        r.add(x[k], load16(w + o), load16(w + ps + o), load16(w + 2 * ps + o))
+        r.add(x[k], load16(wk), load16(wk + ps), load16(wk + 2 &* ps))
         prefetchColumn(pf, k, ps)
-        k += 1
+        k &+= 1
+        wk += 16
     }
     r.store(c)
 }

@@ -99,10 +99,19 @@ import KickTestSupport
         }
     }
 
+    /// Both runs hold OpenBLAS on one thread. Its thread count is global to
+    /// the process and concurrent tests change it (every forward and every
+    /// calibration pass does); without this, 104 of q's weights differed in
+    /// the last digit in 3 of 6 runs of this suite, the same 104 each time,
+    /// and never with the calibration pass kept off the thread team, which
+    /// shifts that timing. OpenBLAS rounds some of SparseGPT's products
+    /// differently on one thread and on two: compressing with the count set
+    /// to 1 and then to 2, with nothing else running, gives the same 104.
     @Test func trueSequentialIsWired() throws {
         let spec = CompressionSpec(method: .sparsegpt, pattern: .unstructured(0.5), blocksize: 16)
-        let (a, _, _) = try Self.compress(spec, trueSequential: true, name: "seq")
-        let (b, _, _) = try Self.compress(spec, trueSequential: false, name: "par")
+        let (a, b) = try BLAS.withOneThread {
+            (try Self.compress(spec, trueSequential: true, name: "seq").0, try Self.compress(spec, trueSequential: false, name: "par").0)
+        }
         // q/k/v see the same inputs either way; o and down do not
         #expect(try a.matrix("blk.0.attn_q.weight") == b.matrix("blk.0.attn_q.weight"))
         #expect(try a.matrix("blk.0.attn_output.weight") != b.matrix("blk.0.attn_output.weight"))

@@ -99,13 +99,14 @@ public struct PackedWeight: Sendable {
 
 /// `packedLinear512` on sixteen-float vectors that compile to two AVX2
 /// registers (or four NEON ones), with the same chains and so the same
-/// bits: tiles of one panel by six tokens (12 of the 16 AVX2 registers
-/// accumulate), the next panel prefetched during the first token group.
+/// bits: tiles of one panel by four tokens (8 of the 16 AVX2 registers
+/// accumulate; six tokens measured slower, the compiler then spills), the
+/// next panel prefetched during the first token group.
 func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
                   weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
                   out C: UnsafeMutablePointer<Float>, ldOut: Int) {
     let ps = 16 * K
-    var lanes = [Float](repeating: 0, count: 6 * 16)
+    var lanes = [Float](repeating: 0, count: 4 * 16)
     lanes.withUnsafeMutableBufferPointer { lb in
         let tmp = lb.baseAddress!
         for p in panels {
@@ -114,11 +115,11 @@ func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
             let whole = 16 * (p + 1) <= rows
             var t = 0
             while t < T {
-                let n = min(6, T - t)
+                let n = min(4, T - t)
                 // a panel past the last row goes through `tmp`
                 let (c, ldc) = whole ? (C + t * ldOut + 16 * p, ldOut) : (tmp, 16)
-                if n == 6 {
-                    panelBySix(X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
+                if n == 4 {
+                    panelByFour(X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
                 } else {
                     for i in 0..<n { panelByOne(X + (t + i) * ldInput, w, K, c + i * ldc, t == 0 && i == 0 ? next : nil) }
                 }
@@ -142,29 +143,32 @@ private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 }
 
 @inline(__always)
-private func panelBySix(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ K: Int,
-                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
-    let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>()
-    var a3 = SIMD16<Float>(), a4 = SIMD16<Float>(), a5 = SIMD16<Float>()
-    for k in 0..<K {
-        let v = load16(w + 16 * k)
+private func panelByFour(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ K: Int,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
+    let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var k = 0, wk = w
+    while k < K {
+        let v = load16(wk)
         a0 = a0.addingProduct(SIMD16(repeating: x0[k]), v); a1 = a1.addingProduct(SIMD16(repeating: x1[k]), v)
         a2 = a2.addingProduct(SIMD16(repeating: x2[k]), v); a3 = a3.addingProduct(SIMD16(repeating: x3[k]), v)
-        a4 = a4.addingProduct(SIMD16(repeating: x4[k]), v); a5 = a5.addingProduct(SIMD16(repeating: x5[k]), v)
-        if let pf { kick_prefetch(pf + 64 * k) }
+        if let pf { kick_prefetch(pf + 64 &* k) }
+        k &+= 1
+        wk += 16
     }
-    store16(a0, c); store16(a1, c + ldc); store16(a2, c + 2 * ldc)
-    store16(a3, c + 3 * ldc); store16(a4, c + 4 * ldc); store16(a5, c + 5 * ldc)
+    store16(a0, c); store16(a1, c + ldc); store16(a2, c + 2 * ldc); store16(a3, c + 3 * ldc)
 }
 
 @inline(__always)
 private func panelByOne(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ K: Int,
                         _ c: UnsafeMutablePointer<Float>, _ pf: UnsafeRawPointer?) {
     var a = SIMD16<Float>()
-    for k in 0..<K {
-        a = a.addingProduct(SIMD16(repeating: x[k]), load16(w + 16 * k))
-        if let pf { kick_prefetch(pf + 64 * k) }
+    var k = 0, wk = w
+    while k < K {
+        a = a.addingProduct(SIMD16(repeating: x[k]), load16(wk))
+        if let pf { kick_prefetch(pf + 64 &* k) }
+        k &+= 1
+        wk += 16
     }
     store16(a, c)
 }
