@@ -269,6 +269,9 @@ func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], s
             let p = PackedWeight(m)
             #expect(p.matrix == m)
             #expect(p.data.count == p.panels * 16 * m.cols)
+            var own = m
+            let taken = PackedWeight(taking: &own)
+            #expect(taken.data == p.data && own.rows == 0 && own.data.isEmpty)
         }
         let stacked = PackedWeight(stacking: parts)
         #expect(stacked.matrix.data == parts.flatMap(\.data))

@@ -53,15 +53,15 @@ public final class LlamaModel: @unchecked Sendable {
     public convenience init(config: LlamaConfig, weights: LlamaWeights) throws {
         try config.validate()
         try weights.validate(config, file: nil)
-        try self.init(config: config, embedding: weights.embedding, finalNorm: weights.finalNorm, output: weights.output,
-                      blocks: weights.blocks.map(EngineBlock.init))
+        try self.init(config: config, embedding: PackedWeight(weights.embedding), finalNorm: weights.finalNorm,
+                      output: weights.output.map(PackedWeight.init), blocks: weights.blocks.map(EngineBlock.init))
     }
 
-    init(config: LlamaConfig, embedding: Matrix, finalNorm: [Float], output: Matrix?, blocks: [EngineBlock]) throws {
+    init(config: LlamaConfig, embedding: PackedWeight, finalNorm: [Float], output: PackedWeight?, blocks: [EngineBlock]) throws {
         self.config = config
-        self.embedding = PackedWeight(embedding)
+        self.embedding = embedding
         self.finalNorm = finalNorm
-        self.output = output.map(PackedWeight.init)
+        self.output = output
         self.blocks = blocks
         kernel = DecoderBlockKernel(config: config)
         _ = Self.heapTuned
@@ -84,8 +84,14 @@ public final class LlamaModel: @unchecked Sendable {
         let c = source.config
         try c.validate(file: source.path)
         let blocks = try (0..<c.numLayers).map { EngineBlock(try source.validatedBlock($0)) }
-        let w = try source.outerWeights()
-        try self.init(config: c, embedding: w.embedding, finalNorm: w.finalNorm, output: w.output, blocks: blocks)
+        var w = try source.outerWeights()
+        let embedding = PackedWeight(taking: &w.embedding)
+        var output: PackedWeight?
+        if var m = w.output {
+            w.output = nil
+            output = PackedWeight(taking: &m)
+        }
+        try self.init(config: c, embedding: embedding, finalNorm: w.finalNorm, output: output, blocks: blocks)
     }
 
     public func newCache(capacity: Int = 64) -> KVCache { KVCache(config: config, capacity: capacity) }

@@ -15,7 +15,8 @@ import CPrefetch
 /// call, and a decode step's products are too small to hide that.)
 ///
 /// Packing costs one pass over the weight when the engine is built; the
-/// row-major matrix is not kept (the token embedding is read back by rows).
+/// row-major matrix is not kept (the token embedding is read back by rows,
+/// and is packed in its own storage).
 public struct PackedWeight: Sendable {
     public static let panelRows = 16
     public let rows: Int
@@ -23,37 +24,54 @@ public struct PackedWeight: Sendable {
     public var panels: Int { (rows + 15) / 16 }
     let data: [Float]
 
-    public init(_ m: Matrix) { self.init(stacking: [m]) }
+    /// Packs a copy of `m`.
+    public init(_ m: Matrix) { self.init(rows: m.rows, cols: m.cols, rowMajor: m.data) }
 
-    /// The matrices' rows one after another (fused q/k/v, gate/up), packed
-    /// without a row-major copy of the whole. All must have the same columns.
-    public init(stacking parts: [Matrix]) {
-        precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
-        let cols = parts[0].cols
-        var starts: [Int] = []
-        var total = 0
-        for m in parts { starts.append(total); total += m.rows }
-        self.init(rows: total, cols: cols) { r, dst in
-            let i = starts.lastIndex { $0 <= r }!
-            parts[i].data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + (r - starts[i]) * cols, count: cols) }
-        }
+    /// Packs `m`'s own storage in place and leaves `m` empty: no second copy
+    /// of a large matrix (the token embedding) while the engine is built.
+    public init(taking m: inout Matrix) {
+        var d: [Float] = []
+        swap(&d, &m.data)
+        let (rows, cols) = (m.rows, m.cols)
+        m = Matrix(rows: 0, cols: cols, data: [])
+        self.init(rows: rows, cols: cols, rowMajor: d)
     }
 
-    private init(rows: Int, cols: Int, row: (_ r: Int, _ into: UnsafeMutablePointer<Float>) -> Void) {
+    /// The matrices' rows one after another (fused q/k/v, gate/up). All must
+    /// have the same columns.
+    public init(stacking parts: [Matrix]) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
+        let rows = parts.reduce(0) { $0 + $1.rows }, cols = parts[0].cols
+        var d: [Float] = []
+        d.reserveCapacity((rows + 15) / 16 * 16 * cols)
+        for m in parts { d += m.data }
+        self.init(rows: rows, cols: cols, rowMajor: d)
+    }
+
+    /// Pads the rows to whole panels with zeros, then transposes each panel
+    /// where it lies: rows 16p..<16p+16 row-major occupy exactly the floats
+    /// panel p does, so one panel-sized buffer is all the extra memory.
+    private init(rows: Int, cols: Int, rowMajor: consuming [Float]) {
+        precondition(rowMajor.count == rows * cols, "weight data does not match its shape")
         self.rows = rows
         self.cols = cols
+        var d = rowMajor
         let panels = (rows + 15) / 16
-        data = [Float](unsafeUninitializedCapacity: panels * 16 * cols) { buf, n in
-            let d = buf.baseAddress!
-            let line = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-            defer { line.deallocate() }
-            for r in 0..<panels * 16 {
-                if r < rows { row(r, line) } else { line.update(repeating: 0, count: cols) }
-                let base = d + (r / 16) * 16 * cols + r % 16
-                for k in 0..<cols { base[16 * k] = line[k] }
+        d.append(contentsOf: repeatElement(0, count: panels * 16 * cols - d.count))
+        let block = 16 * cols
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: block)
+        defer { tmp.deallocate() }
+        d.withUnsafeMutableBufferPointer { b in
+            for p in 0..<panels {
+                let base = b.baseAddress! + p * block
+                tmp.update(from: base, count: block)
+                for r in 0..<16 {
+                    let src = tmp + r * cols
+                    for k in 0..<cols { base[16 * k + r] = src[k] }
+                }
             }
-            n = panels * 16 * cols
         }
+        data = d
     }
 
     /// Row r (a token's embedding when this is the embedding matrix).
