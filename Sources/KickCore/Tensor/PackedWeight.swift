@@ -102,13 +102,15 @@ public struct PackedWeight: Sendable {
             let part = { (i: Int) in
                 let p0 = i * per, p1 = min(panels, p0 + per)
                 guard p0 < p1 else { return }
+                #if arch(x86_64)
                 if CPUFeatures.avx512 {
                     packedLinear512(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
                                     out: out, ldOut: ld)
-                } else {
-                    packedLinear(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
-                                 out: out, ldOut: ld)
+                    return
                 }
+                #endif
+                packedLinear(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
+                             out: out, ldOut: ld)
             }
             if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
         }
