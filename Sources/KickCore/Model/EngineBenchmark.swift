@@ -54,6 +54,7 @@ public enum EngineBenchmark {
         return [
             "model": path,
             "blas_threads": BLAS.threads,
+            "linear_kernel": PackedWeight.kernelName,
             "load_seconds": load,
             "prefill_tokens": promptTokens,
             "prefill_tokens_per_s": Double(promptTokens) / prefill,

@@ -89,6 +89,14 @@ public struct PackedWeight: Sendable {
         return m
     }
 
+    /// Which kernel `apply` runs on this machine, for benchmark reports.
+    public static var kernelName: String {
+        #if arch(x86_64)
+        if CPUFeatures.avx512 { return "avx512, 48 rows x 6 tokens" }
+        #endif
+        return "simd16, 16 rows x 4 tokens"
+    }
+
     /// out (T × rows, row stride `ldOut`) = input (T × cols) · weightᵀ.
     /// With a team the panels are split into one part per thread, in
     /// multiples of three panels (the AVX-512 kernel's tile).
