@@ -18,7 +18,7 @@ kickCoreFlags += ["-target-cpu", ProcessInfo.processInfo.environment["KICK_TARGE
 #endif
 let kickCoreSettings: [SwiftSetting] = [.unsafeFlags(kickCoreFlags)]
 
-// The AVX-512 copy of the streaming kernel, built for skylake-avx512 on
+// The AVX-512 packed-weight linear kernel, built for skylake-avx512 on
 // x86-64 and called only where the processor reports AVX-512 (KickCore
 // checks at run time); elsewhere the module is empty.
 var avx512Flags = ["-O"]
@@ -46,7 +46,7 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
-        // A header-only module: the prefetch hint the streaming kernel needs.
+        // A header-only module: the prefetch hint the linear kernels need.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
         .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels"],

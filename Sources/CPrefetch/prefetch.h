@@ -1,3 +1,3 @@
 // Swift has no cache-prefetch instruction; this one-line wrapper lets the
-// engine's weight-streaming kernels ask for the rows they will read next.
+// engine's linear kernels ask for the weight panels they will read next.
 static inline void kick_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
