@@ -61,7 +61,7 @@ let package = Package(
             "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Helpers every test target shares (golden-data paths, temp folders).
         .target(name: "KickTestSupport", dependencies: ["KickCore"], path: "Tests/Support"),
-        .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport", "AVX512Kernels"]),
+        .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["KickCore", "KickTestSupport"]),

@@ -30,41 +30,32 @@ private func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
 /// (48 × K) stay in L2 across the token groups, and while the first group
 /// runs, the next tile's weights are prefetched.
 ///
-/// - rows: the weight's true row count; lanes past it are not written.
+/// - panels: whole three-panel tiles of whole rows (`packedLinear` in
+///   KickCore sends any other panel to the generic kernel).
 /// - out: T rows of stride `ldOut`, columns 16·panels.
 public func packedLinear512(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
-                            weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
+                            weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int,
                             out C: UnsafeMutablePointer<Float>, ldOut: Int) {
+    precondition(panels.count % 3 == 0, "packedLinear512 takes whole three-panel tiles")
     let panelStride = 16 * K
     var p = panels.lowerBound
     while p < panels.upperBound {
-        let n = min(3, panels.upperBound - p)
         let w = W + p * panelStride
-        let nextTile = p + n < panels.upperBound ? UnsafeRawPointer(w + n * panelStride) : nil
-        let full = n == 3 && 16 * (p + 3) <= rows
+        let nextTile = p + 3 < panels.upperBound ? UnsafeRawPointer(w + 3 * panelStride) : nil
         var t = 0
         while t < T {
             let pf = t == 0 ? nextTile : nil
             let x = X + t * ldInput
-            if full && T - t >= 2 {
+            if T - t >= 2 {
                 let m = min(6, T - t)
                 tile3x6(m, x, ldInput, w, panelStride, K, C + t * ldOut + 16 * p, ldOut, pf)
                 t += m
-            } else if full {
-                tile3x1(x, w, panelStride, K, C + t * ldOut + 16 * p, pf)
-                t += 1
             } else {
-                // a last panel or two, or one that runs past the rows
-                for j in 0..<n {
-                    var lanes = [Float](repeating: 0, count: 16)
-                    lanes.withUnsafeMutableBufferPointer { tile1x1(x, w + j * panelStride, K, $0.baseAddress!) }
-                    let r0 = 16 * (p + j)
-                    for i in 0..<min(16, rows - r0) { C[t * ldOut + r0 + i] = lanes[i] }
-                }
+                tile3x1(x, w, panelStride, K, C + t * ldOut + 16 * p, pf)
                 t += 1
             }
         }
-        p += n
+        p += 3
     }
 }
 
@@ -129,10 +120,4 @@ private func tile3x1(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ ps:
     r.store(c)
 }
 
-@inline(__always)
-private func tile1x1(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ K: Int, _ c: UnsafeMutablePointer<Float>) {
-    var a = Float16x()
-    for k in 0..<K { a = a.addingProduct(Float16x(repeating: x[k]), load16(w + 16 * k)) }
-    store16(a, c)
-}
 #endif

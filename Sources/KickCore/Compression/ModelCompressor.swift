@@ -156,7 +156,7 @@ public struct ModelCompressor {
     private func forEachBatch(_ cal: CalibrationSet, _ X: inout [Float], kernel: DecoderBlockKernel, block: EngineBlock, layer: Int,
                               stopAfter: BlockStage, updateX: Bool,
                               observe: ([LinearRole], UnsafeBufferPointer<Float>, Int, Int, ThreadTeam?) -> Void) throws {
-        let team: ThreadTeam? = ThreadTeam.shared.size > 1 ? .shared : nil
+        let team = ThreadTeam.sharedIfParallel
         let c = kernel.config
         var one = c
         one.numLayers = 1

@@ -129,7 +129,7 @@ public final class LlamaModel: @unchecked Sendable {
         let rope = kernel.ropeTable(positions)
         if scratch == nil || scratch!.tokens < T { scratch = DecoderBlockKernel.BlockScratch(config: c, tokens: T) }
         // the engine's own threads split every phase
-        let team: ThreadTeam? = ThreadTeam.shared.size > 1 ? .shared : nil
+        let team = ThreadTeam.sharedIfParallel
         let run = {
             for l in 0..<c.numLayers {
                 self.kernel.runBlock(l, self.blocks[l], x: &x, tokens: T, rope: rope, items: items, rowStart: rowStart,

@@ -18,7 +18,6 @@ import CPrefetch
 /// row-major matrix is not kept (the token embedding is read back by rows,
 /// and is packed in its own storage).
 public struct PackedWeight: Sendable {
-    public static let panelRows = 16
     public let rows: Int
     public let cols: Int
     public var panels: Int { (rows + 15) / 16 }
@@ -110,18 +109,34 @@ public struct PackedWeight: Sendable {
             let part = { (i: Int) in
                 let p0 = i * per, p1 = min(panels, p0 + per)
                 guard p0 < p1 else { return }
-                #if arch(x86_64)
-                if CPUFeatures.avx512 {
-                    packedLinear512(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
-                                    out: out, ldOut: ld)
-                    return
-                }
-                #endif
                 packedLinear(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
-                             out: out, ldOut: ld)
+                             out: out, ldOut: ld, wide: CPUFeatures.avx512)
             }
             if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
         }
+    }
+}
+
+/// The panels' product through the AVX-512 kernel where `wide`, for
+/// whole three-panel tiles of whole rows, and through `panelLinear` for
+/// the rest (a last panel or two, or one past the last row): the same
+/// chains and so the same bits either way.
+func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
+                  weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
+                  out C: UnsafeMutablePointer<Float>, ldOut: Int, wide: Bool) {
+    var rest = panels
+    #if arch(x86_64)
+    if wide {
+        let tiled = max(0, min(panels.upperBound, rows / 16) - panels.lowerBound) / 3 * 3
+        if tiled > 0 {
+            packedLinear512(tokens: T, input: X, ldInput: ldInput, weight: W, panels: panels.lowerBound..<panels.lowerBound + tiled,
+                            cols: K, out: C, ldOut: ldOut)
+        }
+        rest = panels.lowerBound + tiled..<panels.upperBound
+    }
+    #endif
+    if !rest.isEmpty {
+        panelLinear(tokens: T, input: X, ldInput: ldInput, weight: W, panels: rest, cols: K, rows: rows, out: C, ldOut: ldOut)
     }
 }
 
@@ -129,10 +144,11 @@ public struct PackedWeight: Sendable {
 /// registers (or four NEON ones), with the same chains and so the same
 /// bits: tiles of one panel by four tokens (8 of the 16 AVX2 registers
 /// accumulate; six tokens measured slower, the compiler then spills), the
-/// next panel prefetched during the first token group.
-func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
-                  weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
-                  out C: UnsafeMutablePointer<Float>, ldOut: Int) {
+/// next panel prefetched during the first token group. Handles any panel,
+/// including one that runs past the last row.
+func panelLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
+                 weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
+                 out C: UnsafeMutablePointer<Float>, ldOut: Int) {
     let ps = 16 * K
     var lanes = [Float](repeating: 0, count: 4 * 16)
     lanes.withUnsafeMutableBufferPointer { lb in

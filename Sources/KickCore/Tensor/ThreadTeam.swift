@@ -7,9 +7,9 @@ import Synchronization
 /// Why not OpenBLAS's threads: between two matrix products the engine
 /// runs attention and SwiGLU, and those loops could only use one core while
 /// OpenBLAS's idle workers spin on the other. With this team the forward
-/// pass splits every product by weight rows (each part a single-threaded
-/// BLAS call) and splits attention by sequence and head on the same
-/// threads, so every phase of a decode step uses every core.
+/// pass splits every linear layer by weight panels (`PackedWeight.apply`)
+/// and attention by sequence and head on the same threads, so every phase
+/// of a decode step uses every core.
 ///
 /// A part's result never depends on which thread ran it: parts are fixed
 /// by the caller, so the output is the same for any thread count.
@@ -17,6 +17,10 @@ public final class ThreadTeam: @unchecked Sendable {
     /// As many threads as OpenBLAS was told to use (OPENBLAS_NUM_THREADS,
     /// else every core), counting the calling thread.
     public static let shared = ThreadTeam(size: max(1, BLAS.configuredThreads))
+
+    /// `shared` when it has more than one thread; nil otherwise, and the
+    /// caller then runs every part itself.
+    public static var sharedIfParallel: ThreadTeam? { shared.size > 1 ? shared : nil }
 
     public let size: Int
     private let generation = Atomic<Int>(0)
