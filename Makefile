@@ -82,7 +82,7 @@ all: $(BUILD_TARGET)
 	$(MAKE) --no-print-directory report STAGE=all
 
 ingest: $(BUILD_TARGET)
-	$(BIN)/kick-ingest all --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
+	$(BIN)/kick-ingest all --wait --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
 
 MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)

@@ -51,14 +51,17 @@ let package = Package(
         .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
         .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels"],
                 swiftSettings: kickCoreSettings),
+        // What the executables share: one entry point that words every error.
+        .target(name: "KickCLI", dependencies: [
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Ingest", dependencies: [
-            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "KickCore", "KickCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Compress", dependencies: [
-            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "KickCore", "KickCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Infer", dependencies: [
-            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "KickCore", "KickCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Report", dependencies: [
-            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "KickCore", "KickCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Helpers every test target shares (golden-data paths, temp folders).
         .target(name: "KickTestSupport", dependencies: ["KickCore"], path: "Tests/Support"),
         .testTarget(name: "TensorTests", dependencies: ["KickCore", "KickTestSupport"]),
@@ -68,5 +71,6 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "TasksTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "InferTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "HostileInputTests", dependencies: ["KickCore", "KickTestSupport"]),
     ]
 )

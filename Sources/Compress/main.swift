@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KickCLI
 import KickCore
 
 /// kick-compress: compress a model into a .kick checkpoint, and inspect
@@ -42,10 +43,12 @@ struct MethodOptions: ParsableArguments {
         if sparsity != nil && pattern != nil { throw ValidationError("give --sparsity or --pattern, not both") }
         var p: SparsityPattern?
         if let s = sparsity {
-            guard s > 0 && s < 1 else { throw ValidationError("--sparsity must lie in (0, 1)") }
             p = .unstructured(s)
+            do { try p!.validate() } catch let e as KickError { throw ValidationError("--" + e.message) }
         }
-        if let pattern { p = try SparsityPattern.parse(pattern) }
+        if let pattern {
+            do { p = try SparsityPattern.parseNM(pattern) } catch let e as KickError { throw ValidationError(e.message) }
+        }
         let q = bits.map { QuantizerSpec(bits: $0, groupSize: groupSize, symmetric: sym) }
         if q == nil && (groupSize != nil || sym) { throw ValidationError("--group-size and --sym need --bits") }
         let spec = CompressionSpec(method: m, pattern: p, quantizer: q, actOrder: actOrder, staticGroups: staticGroups,
@@ -67,9 +70,11 @@ struct Layer: ParsableCommand {
     func run() throws {
         let spec = try m.spec()
         let w = try Npy.read(path: weight).matrix(file: weight)
+        guard w.data.allSatisfy(\.isFinite) else { throw KickError("the weight holds NaN or infinite values; refusing to compress it", file: weight) }
         var x: Matrix?
         if let calib {
             let c = try Npy.read(path: calib).matrix(file: calib)
+            guard c.data.allSatisfy(\.isFinite) else { throw KickError("the calibration inputs hold NaN or infinite values", file: calib) }
             guard c.cols == w.cols else { throw KickError("calibration has \(c.cols) inputs, the weight \(w.cols)", file: calib) }
             x = c
         } else if spec.needsCalibration {
@@ -82,7 +87,10 @@ struct Layer: ParsableCommand {
             x.data.withUnsafeBufferPointer { h.add($0, rows: x.rows, samples: 1) }
             stats = h
         }
-        let wc = try spec.compress(w, stats: stats).matrix
+        let wc: Matrix
+        do { wc = try spec.compress(w, stats: stats).matrix } catch let e as KickError where e.file == nil {
+            throw KickError(e.message, file: calib ?? weight)
+        }
         let seconds = Date().timeIntervalSince(t0)
         try Npy.write(Npy.Array(shape: [wc.rows, wc.cols], data: wc.data), to: out)
         var result: [String: Any] = ["out": out, "method": spec.method.rawValue, "config": spec.configName, "seconds": seconds,
@@ -93,7 +101,7 @@ struct Layer: ParsableCommand {
             for i in a.data.indices { num += Double(a.data[i] - b.data[i]) * Double(a.data[i] - b.data[i]); den += Double(b.data[i]) * Double(b.data[i]) }
             result["relative_output_error"] = (num / den).squareRoot()
         }
-        printJSON(result)
+        try printJSON(result)
     }
 }
 
@@ -101,8 +109,11 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a model unchanged as a .kick checkpoint (every tensor at its source precision).")
     @Option(name: .long, help: "A .gguf file, a Hugging Face folder or a .kick checkpoint.") var model: String
     @Option(name: .long, help: "Output .kick file.") var out: String
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
+        let held = try OutputLock(file: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let bundle = try ModelBundle.open(path: model)
         let t0 = Date()
         try CheckpointEncoder.write(bundle: bundle, to: out, metadata: ["method": "dense"], transform: { _, _ in [:] })
@@ -112,7 +123,7 @@ struct Convert: ParsableCommand {
                                        "checkpoint": ["path": out, "sha256": try InputHash.of(path: out)],
                                        "report": ["seconds": seconds]]
         try AtomicFile.writeJSON(manifest, to: out + ".manifest.json")
-        printJSON(["out": out, "seconds": seconds])
+        try printJSON(["out": out, "seconds": seconds])
     }
 }
 
@@ -126,6 +137,7 @@ struct Model: ParsableCommand {
     var noTrueSequential = false
     @Option(name: .long, help: "Calibration windows per block forward (memory).") var samplesPerBatch = 8
     @Option(name: .long, help: "Output folder.") var out: String
+    @OptionGroup var lock: LockOptions
 
     func validate() throws {
         let spec = try m.spec()
@@ -135,6 +147,8 @@ struct Model: ParsableCommand {
 
     func run() throws {
         let spec = try m.spec()
+        let held = try OutputLock(folder: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let bundle = try ModelBundle.open(path: model)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let path = (out as NSString).appendingPathComponent("model.kick")
@@ -149,7 +163,7 @@ struct Model: ParsableCommand {
                                         report: report)
         try manifest.write(to: path + ".manifest.json")
         if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-        printJSON(["out": path, "config": spec.configName, "seconds": report.seconds, "peak_rss_bytes": report.peakRSSBytes])
+        try printJSON(["out": path, "config": spec.configName, "seconds": report.seconds, "peak_rss_bytes": report.peakRSSBytes])
     }
 }
 
@@ -165,7 +179,7 @@ struct BenchBlock: ParsableCommand {
         let bundle = try ModelBundle.open(path: model)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: cal)
-        printJSON(["config": spec.configName, "block_seconds": s,
+        try printJSON(["config": spec.configName, "block_seconds": s,
                    "calibration": cal.map { "\($0.windows.count) x \($0.length)" } ?? "none"])
     }
 }
@@ -177,8 +191,12 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let ck = try KickCheckpoint(path: file)
-        if verify { for n in ck.tensorNames { _ = try ck.floats(n) } }
-        printJSON(CheckpointSummary.summarize(ck))
+        var summary = CheckpointSummary.summarize(ck)
+        if verify {
+            let (t, b) = try ck.verifyAll()
+            summary["verified"] = ["tensors": t, "blobs": b, "tokenizer": true]
+        }
+        try printJSON(summary)
     }
 }
 
@@ -187,12 +205,15 @@ struct Archive: ParsableCommand {
     @Option(name: .long, help: "Output .tar.zst file.") var out: String
     @Argument(help: "Configuration folders (checkpoint, manifests, logs, scores).") var folders: [String]
     @Option(name: .long, help: "Name members by their path relative to this folder (default: by folder name).") var base: String?
+    @OptionGroup var lock: LockOptions
 
     func validate() throws { guard !folders.isEmpty else { throw ValidationError("name at least one folder") } }
 
     func run() throws {
+        let held = try OutputLock(file: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let m = try CheckpointArchive.create(out, folders: folders, relativeTo: base)
-        printJSON(["out": out, "members": m.members.count, "bytes": m.members.reduce(0) { $0 + $1.size }])
+        try printJSON(["out": out, "members": m.members.count, "bytes": m.members.reduce(0) { $0 + $1.size }])
     }
 }
 
@@ -200,19 +221,16 @@ struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Unpack an archive after verifying every member's sha256; refuses paths that escape the target.")
     @Argument(help: "The .tar.zst file.") var archive: String
     @Option(name: .long, help: "Target folder.") var into: String
+    @Option(name: .long, help: "Most bytes the archive may unpack to (its manifest's declared total).")
+    var maxBytes = CheckpointArchive.defaultMaxBytes
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
-        let m = try CheckpointArchive.extract(archive, into: into)
-        printJSON(["into": into, "members": m.members.count, "verified": true])
+        let held = try OutputLock(folder: into, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
+        let m = try CheckpointArchive.extract(archive, into: into, maxBytes: maxBytes)
+        try printJSON(["into": into, "members": m.members.count, "verified": true])
     }
 }
 
-do {
-    var cmd = try KickCompress.parseAsRoot()
-    try cmd.run()
-} catch let e as KickError {
-    FileHandle.standardError.write(Data("kick-compress: error: \(e.description)\n".utf8))
-    exit(1)
-} catch {
-    KickCompress.exit(withError: error)
-}
+runMain(KickCompress.self, tool: "kick-compress")

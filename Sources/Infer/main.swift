@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KickCLI
 import KickCore
 
 /// kick-infer: run a model. The debug commands here are kept for users and
@@ -17,10 +18,10 @@ struct ModelOption: ParsableArguments {
 }
 
 func parseTokens(_ s: String) throws -> [Int] {
-    let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let parts = s.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     var out: [Int] = []
     for p in parts {
-        guard let v = Int(p), v >= 0 else { throw ValidationError("--tokens: '\(p)' is not a token id") }
+        guard let v = Int(p), v >= 0 else { throw ValidationError("--tokens: '\(KickError.quote(p))' is not a token id") }
         out.append(v)
     }
     guard !out.isEmpty else { throw ValidationError("--tokens is empty") }
@@ -48,6 +49,7 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-judge"), help: "Do not call a judge even if KICK_JUDGE_* are set.") var noJudge = false
     @Option(name: .customLong("stop-after"), help: .hidden) var stopAfter: Int?
     @Flag(name: .long, help: "Delete the tasks' logs first and run every item again.") var fresh = false
+    @OptionGroup var lock: LockOptions
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
@@ -59,6 +61,8 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        let held = try OutputLock(folder: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
         let modelJSON = ingest + "/model.json"
@@ -108,12 +112,12 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let bundle = try ModelBundle.open(path: m.model)
-        guard let text = FileManager.default.contents(atPath: jsonl) else { throw KickError("cannot read", file: jsonl) }
+        guard let text = try RegularFile.contents(atPath: jsonl) else { throw KickError("cannot read", file: jsonl) }
         for (n, line) in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             guard let s = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) as? String else {
                 throw KickError("line \(n + 1) is not a JSON string", file: jsonl)
             }
-            printJSON(bundle.tokenizer.encode(s, parseSpecial: parseSpecial))
+            try printJSON(bundle.tokenizer.encode(s, parseSpecial: parseSpecial))
         }
     }
 }
@@ -131,7 +135,7 @@ struct Logits: ParsableCommand {
         let model = try bundle.loadModel()
         let l = model.forward([BatchItem(cache: model.newCache(capacity: ids.count), tokens: ids, logits: .all)])[0]!
         try Npy.write(Npy.Array(shape: [l.rows, l.cols], data: l.data), to: out)
-        printJSON(["out": out, "shape": [l.rows, l.cols]])
+        try printJSON(["out": out, "shape": [l.rows, l.cols]])
     }
 }
 
@@ -150,8 +154,8 @@ struct Generate: ParsableCommand {
     func validate() throws {
         guard (tokens == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --tokens and --prompt") }
         guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        if let t = temperature, t < 0 { throw ValidationError("--temperature must be ≥ 0") }
+        guard topP.isFinite, topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if let t = temperature, !(t.isFinite && t >= 0) { throw ValidationError("--temperature must be a finite number ≥ 0 (got \(t))") }
     }
 
     func run() throws {
@@ -170,7 +174,7 @@ struct Generate: ParsableCommand {
         let r = gen.generate([GenerationRequest(id: 0, prompt: ids, maxNewTokens: maxNewTokens,
                                                 sampling: SamplingParams(temperature: temperature, topP: topP, seed: seed),
                                                 stopStrings: stop)])[0]
-        printJSON(["prompt_tokens": ids, "tokens": r.tokens, "text": r.text, "finish": r.finish.rawValue,
+        try printJSON(["prompt_tokens": ids, "tokens": r.tokens, "text": r.text, "finish": r.finish.rawValue,
                    "seconds": Date().timeIntervalSince(start)])
     }
 }
@@ -192,6 +196,7 @@ struct Perplexity: ParsableCommand {
             throw ValidationError("give exactly one of --tokens, --text-file and --calib")
         }
         if let w = window, w < 2 { throw ValidationError("--window must be at least 2") }
+        if let n = maxWindows, n < 1 { throw ValidationError("--max-windows must be at least 1 (got \(n))") }
     }
 
     func run() throws {
@@ -201,7 +206,7 @@ struct Perplexity: ParsableCommand {
             guard ids.count >= 2 else { throw ValidationError("perplexity needs at least two tokens") }
             try checkVocab(ids, bundle)
             let p = Scoring.perplexity(try bundle.loadModel(), tokens: ids)
-            printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
+            try printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
             return
         }
         var ids: [Int]
@@ -212,13 +217,19 @@ struct Perplexity: ParsableCommand {
             ids = Array(cal.windows.joined())
             w = cal.length
         } else {
-            guard let data = FileManager.default.contents(atPath: textFile!) else { throw KickError("cannot read", file: textFile!) }
+            guard let data = try RegularFile.contents(atPath: textFile!) else { throw KickError("cannot read", file: textFile!) }
             ids = bundle.tokenizer.encode(String(decoding: data, as: UTF8.self))
+        }
+        guard w <= bundle.config.contextLength else {
+            throw ValidationError("--window \(w) exceeds the model's context length \(bundle.config.contextLength)")
+        }
+        guard ids.count >= w else {
+            throw KickError("the text has \(ids.count) tokens, fewer than one window of \(w): nothing to score (give a shorter --window)", file: calib ?? textFile)
         }
         let model = try bundle.loadModel()
         let t0 = Date()
         let p = Scoring.windowedPerplexity(model, tokens: ids, window: w, maxWindows: maxWindows)
-        printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens, "window": w,
+        try printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens, "window": w,
                    "windows": p.tokens / (w - 1), "text_tokens": ids.count, "seconds": Date().timeIntervalSince(t0),
                    "protocol": "non-overlapping windows, every token after the first of each window"])
     }
@@ -243,7 +254,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let r = try EngineBenchmark.run(path: m.model, promptTokens: promptTokens, decodeTokens: decodeTokens,
                                         batch: batch, batchDecodeTokens: batchDecodeTokens)
-        printJSON(r)
+        try printJSON(r)
     }
 }
 
@@ -256,17 +267,9 @@ struct BenchLoad: ParsableCommand {
         for m in model {
             let s = try EngineBenchmark.loadSeconds(path: m, repeats: repeats)
             let size = (try? FileManager.default.attributesOfItem(atPath: m)[.size] as? Int) ?? nil
-            printJSON(["model": m, "load_seconds": s, "file_bytes": size ?? 0])
+            try printJSON(["model": m, "load_seconds": s, "file_bytes": size ?? 0])
         }
     }
 }
 
-do {
-    var cmd = try KickInfer.parseAsRoot()
-    try cmd.run()
-} catch let e as KickError {
-    FileHandle.standardError.write(Data("kick-infer: error: \(e.description)\n".utf8))
-    exit(1)
-} catch {
-    KickInfer.exit(withError: error)
-}
+runMain(KickInfer.self, tool: "kick-infer")

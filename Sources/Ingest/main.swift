@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KickCLI
 import KickCore
 
 /// kick-ingest: turns a model name and the data sets into the versioned
@@ -67,8 +68,11 @@ struct Model: ParsableCommand {
     @OptionGroup var m: ModelOptions
     @Option(name: .long, help: "Output folder (work/<MODEL>/ingest).") var out: String
     @Flag(name: .long) var force = false
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
+        let held = try OutputLock(folder: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let r = try m.resolve(root: try ProjectRoot.find())
         let path = out + "/model.json"
         say(try writeModelJSON(r, out: path, force: force) ? "wrote \(path)" : "\(path) is up to date")
@@ -84,8 +88,11 @@ struct Tasks: ParsableCommand {
     @Option(name: .long, help: "Comma-separated tasks (default: all six).") var tasks: String?
     @Option(name: .long, help: "Output folder (work/<MODEL>/ingest).") var out: String
     @Flag(name: .long) var force = false
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
+        let held = try OutputLock(folder: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let bundle = try ModelBundle.open(path: try m.resolve(root: root).path)
         try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: try Profile.load(profile, root: root), out: out,
@@ -119,6 +126,7 @@ struct Calib: ParsableCommand {
     @Option(name: .long, help: "Output .tok file (default: <ingest>/calib/<corpus>-n<N>-l<L>-s<seed>.tok with --ingest).") var out: String?
     @Option(name: .long, help: "The ingest folder, for the default output name.") var ingest: String?
     @Flag(name: .long) var force = false
+    @OptionGroup var lock: LockOptions
 
     func validate() throws {
         guard samples > 0, length > 1 else { throw ValidationError("--samples and --length must be positive") }
@@ -128,6 +136,8 @@ struct Calib: ParsableCommand {
     func run() throws {
         let root = try ProjectRoot.find()
         let path = out ?? calibPath(ingest: ingest!, corpus: corpus, samples: samples, length: length, seed: seed)
+        let held = try OutputLock(file: path, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         try makeCalib(root: root, modelPath: try m.resolve(root: root).path, corpus: corpus, samples: samples, length: length, seed: seed, out: path, force: force)
         print(path)
     }
@@ -168,12 +178,15 @@ struct All: ParsableCommand {
     @Option(name: .long, help: "smoke, quick or full.") var profile = "quick"
     @Option(name: .long, help: "Output folder (default work/<MODEL>/ingest).") var out: String?
     @Flag(name: .long) var force = false
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
         let r = try m.resolve(root: root)
         let dir = out ?? "work/\((m.model as NSString).lastPathComponent)/ingest"
+        let held = try OutputLock(folder: dir, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let t0 = Date()
         say(try writeModelJSON(r, out: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
         let bundle = try ModelBundle.open(path: r.path)
@@ -207,12 +220,4 @@ struct WikiText: ParsableCommand {
     }
 }
 
-do {
-    var cmd = try KickIngest.parseAsRoot()
-    try cmd.run()
-} catch let e as KickError {
-    FileHandle.standardError.write(Data("kick-ingest: error: \(e.description)\n".utf8))
-    exit(1)
-} catch {
-    KickIngest.exit(withError: error)
-}
+runMain(KickIngest.self, tool: "kick-ingest")

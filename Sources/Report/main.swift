@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KickCLI
 import KickCore
 
 /// kick-report: results.csv, results.md and plots from every configuration's scores.
@@ -9,8 +10,11 @@ struct KickReport: ParsableCommand {
     @Option(name: .long, help: "The model's work folder (work/<MODEL>).") var work: String
     @Option(name: .long, help: "The profile whose configurations to report (others found under infer/ are added).") var profile = "quick"
     @Option(name: .long, help: "Output folder (work/<MODEL>/report).") var out: String
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
+        let held = try OutputLock(folder: out, wait: lock.wait)
+        defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
         var configs = prof.configs
@@ -18,7 +22,7 @@ struct KickReport: ParsableCommand {
         for c in found where !configs.contains(c) { configs.append(c) }
         let model = (work as NSString).lastPathComponent
         let b = ReportBuilder(work: work, outDir: out, configs: configs, model: model)
-        let l = b.load()
+        let l = try b.load()
         guard !l.scores.isEmpty else { throw KickError("no scores found under \(work)/infer; run make infer first", file: work) }
         let rows = b.rows(l)
         try AtomicFile.write(([ResultRow.columns.joined(separator: ",")] + rows.map(\.csv)).joined(separator: "\n") + "\n", to: out + "/results.csv")
@@ -31,12 +35,4 @@ struct KickReport: ParsableCommand {
     }
 }
 
-do {
-    var cmd = try KickReport.parseAsRoot()
-    try cmd.run()
-} catch let e as KickError {
-    FileHandle.standardError.write(Data("kick-report: error: \(e.description)\n".utf8))
-    exit(1)
-} catch {
-    KickReport.exit(withError: error)
-}
+runMain(KickReport.self, tool: "kick-report")

@@ -27,3 +27,69 @@ public func relL2(_ a: [Float], _ b: [Float]) -> Double {
     for i in a.indices { d += Double(a[i] - b[i]) * Double(a[i] - b[i]); n += Double(b[i]) * Double(b[i]) }
     return (d / n).squareRoot()
 }
+
+/// Runs one of the built kick executables as a user would: no standard
+/// input, optionally in another folder; returns status, stdout and stderr.
+public enum KickTool {
+    public static func path(_ tool: String) -> String {
+        let candidates = [
+            URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent(tool).path,
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug/\(tool)").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+    }
+
+    public static func run(_ tool: String, _ args: [String], in dir: String? = nil) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path(tool))
+        p.arguments = args
+        if let dir { p.currentDirectoryURL = URL(fileURLWithPath: dir) }
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile()
+        let err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+}
+
+/// A tiny byte-level GGUF model (random weights, 300-token vocabulary) for
+/// tests that need a real file; `metadata` is appended after the model's
+/// own keys, so a repeated key overrides it.
+public func tinyGGUF(_ path: String, layers: Int = 2, metadata: [(String, GGUFWriter.Value)] = []) throws -> LlamaConfig {
+    let c = LlamaConfig(vocabSize: 300, hiddenSize: 32, intermediateSize: 64, numLayers: layers, numHeads: 4, numKVHeads: 2,
+                        contextLength: 256, ropeStyle: .halves)
+    var toks = (0..<256).map { String(ByteLevelMap.byteToScalar[$0]) } + ["<|im_start|>", "<|im_end|>"]
+    toks += (toks.count..<300).map { "tok\($0)" }
+    try LlamaExport.gguf(c, .random(c, seed: 3, scale: 0.5), to: path, extraMetadata: [
+        ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
+        ("tokenizer.ggml.tokens", .strings(toks)), ("tokenizer.ggml.merges", .strings([])),
+        ("tokenizer.ggml.eos_token_id", .u32(257)),
+    ] + metadata)
+    return c
+}
+
+/// A plain ustar archive of regular files, for tests that need archives
+/// kick would never write (libarchive reads them with or without zstd).
+public func ustar(_ members: [(name: String, data: [UInt8])]) -> [UInt8] {
+    var out: [UInt8] = []
+    for (name, data) in members {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ s: String, _ at: Int) { for (i, b) in s.utf8.enumerated() { h[at + i] = b } }
+        put(name, 0)
+        put("0000644\0", 100); put("0000000\0", 108); put("0000000\0", 116)
+        put(String(format: "%011o\0", data.count), 124)
+        put("00000000000\0", 136)
+        put("        ", 148)
+        h[156] = UInt8(ascii: "0")
+        put("ustar\0", 257); put("00", 263)
+        let sum = h.reduce(0) { $0 + Int($1) }
+        put(String(format: "%06o\0 ", sum), 148)
+        out += h + data + [UInt8](repeating: 0, count: (512 - data.count % 512) % 512)
+    }
+    return out + [UInt8](repeating: 0, count: 1024)
+}

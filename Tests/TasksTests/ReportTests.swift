@@ -23,7 +23,7 @@ import KickTestSupport
         }
         let b = ReportBuilder(work: work, outDir: work + "/report", configs: configs.reversed(), model: "m")
         #expect(b.configs == configs)  // dense first, levels in order, GPTQ last
-        let l = b.load()
+        let l = try b.load()
         let rows = b.rows(l)
         #expect(rows.count == 7)
         let r = rows.first { $0.config == "sparsegpt-unstructured-50" && $0.task == "factoid" }!

@@ -2,18 +2,26 @@ import Foundation
 
 /// Writes go to a temporary name beside the target and are renamed into
 /// place, so an interrupted stage never leaves a half file under a final name.
+/// Only regular files are ever replaced: a device node, a folder or a
+/// symbolic link at the target is refused, never written through.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
+        try refuseNonRegular(path)
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw KickError("cannot create its folder: \(KickError.reason(of: error))", file: path)
+        }
+        let tmp = temporaryPath(for: path)
+        unlink(tmp)  // our own pid's leftover, never another run's
         do {
-            try data.write(to: tmp)
-            try replace(tmp.path, with: path)
+            // O_EXCL: a link planted at the temporary name is not followed
+            try data.write(to: URL(fileURLWithPath: tmp), options: .withoutOverwriting)
+            try replace(tmp, with: path)
         } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw KickError("cannot write: \(error.localizedDescription)", file: path)
+            unlink(tmp)
+            if let k = error as? KickError { throw k }
+            throw KickError("cannot write: \(KickError.reason(of: error))", file: path)
         }
     }
 
@@ -21,10 +29,23 @@ public enum AtomicFile {
         try write(Data(text.utf8), to: path)
     }
 
-    /// rename(2): atomic on the same file system, replacing any old file.
+    /// rename(2): atomic on the same file system, replacing an old regular file.
     public static func replace(_ tmp: String, with path: String) throws {
+        try refuseNonRegular(path)
         if rename(tmp, path) != 0 {
-            throw KickError("cannot rename \(tmp) into place: \(String(cString: strerror(errno)))", file: path)
+            throw KickError("cannot rename \(tmp) into place: \(String(cString: strerror(errno)).lowercasedFirst)", file: path)
+        }
+    }
+
+    /// Throws unless `path` is absent or a regular file (not followed if a link).
+    public static func refuseNonRegular(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFLNK: throw KickError("is a symbolic link; refusing to write through it", file: path)
+        case S_IFDIR: throw KickError("is a folder; refusing to replace it", file: path)
+        default: throw KickError("is not a regular file (a device, pipe or socket); refusing to replace it", file: path)
         }
     }
 
@@ -32,5 +53,24 @@ public enum AtomicFile {
     public static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
         return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+    }
+
+    /// Removes the temporaries (`.NAME.tmp-PID`) and extraction staging
+    /// folders (`.kick-extract-PID`) that killed runs left in `dir`: those
+    /// whose process no longer exists. Returns what it removed.
+    @discardableResult
+    public static func removeStale(in dir: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        var removed: [String] = []
+        for n in names where n.hasPrefix(".") {
+            let pidText: Substring
+            if let r = n.range(of: ".tmp-", options: .backwards) { pidText = n[r.upperBound...] }
+            else if n.hasPrefix(".kick-extract-") { pidText = n.dropFirst(".kick-extract-".count) }
+            else { continue }
+            guard let pid = Int32(pidText), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let full = (dir as NSString).appendingPathComponent(n)
+            if (try? FileManager.default.removeItem(atPath: full)) != nil { removed.append(full) }
+        }
+        return removed
     }
 }

@@ -29,13 +29,21 @@ public struct CalibrationSet: Sendable, Equatable {
     public func write(to path: String) throws { try AtomicFile.write(encode(), to: path) }
 
     public static func read(path: String) throws -> CalibrationSet {
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read calibration file", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read calibration file", file: path) }
+        return try decode(d, file: path)
+    }
+
+    /// Parses `.tok` bytes; `file` names them in errors.
+    public static func decode(_ d: Data, file path: String) throws -> CalibrationSet {
         let b = [UInt8](d)
         guard b.count >= 36, Array(b[0..<8]) == magic else { throw KickError("not a kick calibration file (bad magic)", file: path) }
         func u32(_ o: Int) -> Int { Int(UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24) }
         let n = u32(8), l = u32(12), vocab = u32(16)
         let ident = String(decoding: b[20..<36], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        guard n > 0, l > 0, n * l < 1 << 32, b.count == 36 + n * l * 4 else {
+        // n and l are each below 2^32: their product can reach 2^64, so every step is checked
+        let (ids, o1) = n.multipliedReportingOverflow(by: l)
+        let (bytes, o2) = ids.multipliedReportingOverflow(by: 4)
+        guard n > 0, l > 0, !o1, !o2, ids < 1 << 32, b.count - 36 == bytes else {
             throw KickError("calibration header says \(n) windows of \(l) tokens, the file has \(b.count - 36) bytes of ids", file: path)
         }
         var windows: [[Int]] = []

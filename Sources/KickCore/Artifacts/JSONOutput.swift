@@ -1,22 +1,52 @@
 import Foundation
 
+/// JSON that kick writes. A number that is not finite (NaN, ±infinity: a
+/// model whose weights hold NaN, a metric over nothing) has no JSON form; it
+/// is written as `null` with a warning on stderr naming its key, never a trap.
+public enum JSONOutput {
+    public static func data(_ object: Any, options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes],
+                            file: String? = nil) throws -> Data {
+        var bad: [String] = []
+        let clean = sanitize(object, at: "", bad: &bad)
+        for k in bad {
+            let place = file.map { " in \($0)" } ?? ""
+            FileHandle.standardError.write(Data("\(ProcessInfo.processInfo.processName): warning: \(k.isEmpty ? "a value" : k)\(place) is not a finite number; written as null\n".utf8))
+        }
+        do { return try JSONSerialization.data(withJSONObject: clean, options: options) } catch {
+            throw KickError("cannot encode JSON: \(KickError.reason(of: error))", file: file)
+        }
+    }
+
+    static func sanitize(_ v: Any, at key: String, bad: inout [String]) -> Any {
+        switch v {
+        case let d as Double where !d.isFinite: bad.append(key); return NSNull()
+        case let f as Float where !f.isFinite: bad.append(key); return NSNull()
+        case let a as [Any]: return a.enumerated().map { sanitize($0.element, at: "\(key)[\($0.offset)]", bad: &bad) }
+        case let o as [String: Any]:
+            var out: [String: Any] = [:]
+            for (k, x) in o { out[k] = sanitize(x, at: key.isEmpty ? k : "\(key).\(k)", bad: &bad) }
+            return out
+        default: return v
+        }
+    }
+}
+
 /// Prints one JSON object on a line, keys sorted: what every kick command
 /// writes to stdout for scripts to read.
-public func printJSON(_ obj: Any) {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: d, as: UTF8.self))
+public func printJSON(_ obj: Any) throws {
+    print(String(decoding: try JSONOutput.data(obj), as: UTF8.self))
 }
 
 /// A JSON object file as a dictionary; nil when it is absent or not an object
 /// (callers treat that as "no previous manifest").
 public func readJSONObject(atPath path: String) -> [String: Any]? {
-    guard let d = FileManager.default.contents(atPath: path) else { return nil }
+    guard let d = try? RegularFile.contents(atPath: path) else { return nil }
     return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
 }
 
 extension AtomicFile {
     /// A manifest: pretty-printed, keys sorted, written atomically.
     public static func writeJSON(_ object: Any, to path: String) throws {
-        try write(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: path)
+        try write(try JSONOutput.data(object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes], file: path), to: path)
     }
 }

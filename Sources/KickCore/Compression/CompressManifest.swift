@@ -34,6 +34,8 @@ public struct CompressManifest: Codable, Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.keyEncodingStrategy = .convertToSnakeCase
+        // an output error over all-zero calibration inputs is 0/0
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try enc.encode(self), to: path)
     }
 }

@@ -42,6 +42,7 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
             guard quantizer != nil else { throw KickError("\(method.rawValue) needs bits") }
             guard pattern == nil else { throw KickError("\(method.rawValue) does not prune; use sparsegpt with bits for both") }
         }
+        try pattern?.validate()
         try quantizer?.validate()
         if actOrder && method != .gptq { throw KickError("act-order is a GPTQ option") }
         if staticGroups && method != .gptq { throw KickError("static groups are a GPTQ option") }
@@ -67,7 +68,15 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
     }
 
     /// Compresses one linear layer given the statistics of its inputs.
+    /// NaN or infinite weights or statistics are refused here, before any
+    /// algebra: they would otherwise spread through the OBS updates or reach
+    /// the quantizer's integer codes.
     public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
+        guard w.data.allSatisfy(\.isFinite) else { throw KickError("the weight holds NaN or infinite values; refusing to compress it") }
+        if let stats {
+            let finite = stats.full ? stats.H.allSatisfy(\.isFinite) : stats.columnSquares.allSatisfy(\.isFinite)
+            guard finite else { throw KickError("the calibration inputs hold NaN or infinite values (or overflow float32 statistics)") }
+        }
         switch method {
         case .magnitude:
             let out = MagnitudePruner.prune(w, pattern!)

@@ -64,7 +64,10 @@ public struct ModelCompressor {
         meta["config"] = spec.configName
         try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: { k, original in
             let tb = Date()
-            let (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel)
+            let out: [LinearRole: CompressedLinear], layers: [LayerReport]
+            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel) } catch let e as KickError where e.file == nil {
+                throw KickError("block \(k): \(e.message)", file: bundle.path)  // name the model the bad values came from
+            }
             report.layers += layers
             report.secondsPerBlock.append(Date().timeIntervalSince(tb))
             let el = Date().timeIntervalSince(t0)

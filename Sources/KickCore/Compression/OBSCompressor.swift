@@ -186,7 +186,7 @@ public struct OBSCompressor: Sendable {
         let g = params.count
         var scales = [Float](repeating: 0, count: rows * g), zeros = [UInt8](repeating: 0, count: rows * g)
         for (gi, p) in params.enumerated() {
-            for r in 0..<rows { scales[r * g + gi] = p[r].scale; zeros[r * g + gi] = UInt8(p[r].zero) }
+            for r in 0..<rows { scales[r * g + gi] = p[r].scale; zeros[r * g + gi] = spec.zeroCode(p[r].zero) }
         }
         let natural = (0..<cols).allSatisfy { Int(columnGroup[$0]) == (grouped ? $0 / groupSize : 0) }
         let q = QuantizedMatrix(rows: rows, cols: cols, bits: spec.bits, groupSize: grouped ? groupSize : cols,

@@ -35,10 +35,16 @@ public struct QuantizerSpec: Codable, Sendable, Equatable {
         return (scale, zero)
     }
 
+    /// The integer code in [0, maxq]. A NaN (which `compress` refuses
+    /// upstream) maps to the zero point rather than trapping in UInt8().
     @inline(__always)
     public func code(_ x: Float, scale: Float, zero: Float) -> Float {
-        min(max((x / scale).rounded(.toNearestOrEven) + zero, 0), maxq)
+        let q = (x / scale).rounded(.toNearestOrEven) + zero
+        return q.isNaN ? min(max(zero, 0), maxq) : min(max(q, 0), maxq)
     }
+
+    /// The zero point as stored: clamped to [0, maxq], never a trap.
+    public func zeroCode(_ z: Float) -> UInt8 { z.isFinite ? UInt8(min(max(z, 0), maxq)) : 0 }
 
     @inline(__always)
     public func quantize(_ x: Float, scale: Float, zero: Float) -> Float {
@@ -60,7 +66,7 @@ public enum RTNQuantizer {
                 let lo = r * w.cols + g * gs, hi = r * w.cols + min(w.cols, (g + 1) * gs)
                 let (s, z) = spec.params(w.data[lo..<hi])
                 scales[r * groups + g] = s
-                zeros[r * groups + g] = UInt8(z)
+                zeros[r * groups + g] = spec.zeroCode(z)
                 for i in lo..<hi { codes[i] = UInt8(spec.code(w.data[i], scale: s, zero: z)) }
             }
         }

@@ -64,6 +64,15 @@ public enum ArchiveReader {
         }
     }
 
+    /// The name of an archive's first member (kick puts its manifest there).
+    public static func firstMemberName(archive path: String) throws -> String? {
+        try withReader(path) { a in
+            var entry: OpaquePointer?
+            guard archive_read_next_header(a, &entry) == ARCHIVE_OK, let e = entry else { return nil }
+            return archive_entry_pathname(e).map { String(cString: $0) }
+        }
+    }
+
     public static func readMember(archive path: String, member: String) throws -> [UInt8] {
         var out: [UInt8] = []
         try streamMember(archive: path, member: member) { out.append(contentsOf: $0) }

@@ -52,7 +52,7 @@ public enum CheckpointArchive {
         }
         guard !files.isEmpty else { throw KickError("nothing to archive", file: out) }
         let tmp = AtomicFile.temporaryPath(for: out)
-        try fm.createDirectory(atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: out.parentFolder, withIntermediateDirectories: true)
         guard let a = archive_write_new() else { throw KickError("libarchive: cannot allocate a writer", file: out) }
         defer { archive_write_free(a) }
         archive_write_add_filter_zstd(a)
@@ -60,17 +60,23 @@ public enum CheckpointArchive {
         guard archive_write_open_filename(a, tmp) == ARCHIVE_OK else {
             throw KickError("cannot create: \(String(cString: archive_error_string(a)))", file: tmp)
         }
+        // The manifest goes first: an extractor learns every member's size
+        // before it writes a byte, so it can bound what it writes.
         var members: [Member] = []
         do {
             for (name, disk) in files {
                 let data = try Data(contentsOf: URL(fileURLWithPath: disk), options: .alwaysMapped)
-                try writeMember(a, name: name, data: data, file: out)
                 members.append(Member(path: name, size: data.count, sha256: SHA256.hex(of: data)))
             }
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let manifest = Manifest(members: members)
             try writeMember(a, name: manifestName, data: try enc.encode(manifest), file: out)
+            for ((name, disk), m) in zip(files, members) {
+                let data = try Data(contentsOf: URL(fileURLWithPath: disk), options: .alwaysMapped)
+                guard data.count == m.size else { throw KickError("changed while it was archived", file: disk) }
+                try writeMember(a, name: name, data: data, file: out)
+            }
             guard archive_write_close(a) == ARCHIVE_OK else { throw KickError("cannot finish: \(String(cString: archive_error_string(a)))", file: out) }
             try AtomicFile.replace(tmp, with: out)
             return manifest
@@ -107,23 +113,84 @@ public enum CheckpointArchive {
         return !parts.isEmpty && !parts.contains("..") && !parts.contains(".")
     }
 
+    /// The default cap on what one extraction may write.
+    public static let defaultMaxBytes = 64 << 30
+    /// A manifest larger than this is not one kick wrote.
+    static let maxManifestBytes = 64 << 20
+
     /// Extracts into `target` after checking every member against the
-    /// manifest; nothing is placed unless all of it verifies.
+    /// manifest; nothing is placed unless all of it verifies. The manifest
+    /// is read first, in a streaming pass that writes nothing, so that no
+    /// member is written beyond its declared size, and the declared total is
+    /// checked against `maxBytes` and the target's free space beforehand.
     @discardableResult
-    public static func extract(_ archive: String, into target: String) throws -> Manifest {
+    public static func extract(_ archive: String, into target: String, maxBytes: Int = defaultMaxBytes) throws -> Manifest {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+        guard let fd = try RegularFile.open(archive) else { throw KickError("archive not found", file: archive) }
+        close(fd)
+        let manifest = try ArchiveReader.withReader(archive) { try readManifest($0, archive: archive) }
+        var declared: [String: Member] = [:]
+        var total = 0
+        for m in manifest.members {
+            guard isSafe(m.path), m.path != manifestName else {
+                throw KickError("manifest member '\(KickError.quote(m.path))' would land outside the target; refusing the archive", file: archive)
+            }
+            guard m.size >= 0, declared[m.path] == nil else { throw KickError("manifest lists '\(KickError.quote(m.path))' twice or with a negative size", file: archive) }
+            declared[m.path] = m
+            let (t, o) = total.addingReportingOverflow(m.size)
+            guard !o else { throw KickError("manifest sizes overflow", file: archive) }
+            total = t
+        }
+        guard total <= maxBytes else {
+            throw KickError("the manifest declares \(total) bytes, over the limit of \(maxBytes) (raise it with --max-bytes)", file: archive)
+        }
+        try checkNoLinks(target, archive: archive)
+        do { try fm.createDirectory(atPath: target, withIntermediateDirectories: true) } catch {
+            throw KickError("cannot create the target: \(KickError.reason(of: error))", file: target)
+        }
+        var vfs = statvfs()
+        if statvfs(target, &vfs) == 0 {
+            let free = Int(vfs.f_bavail) &* Int(vfs.f_frsize)
+            guard total <= free else { throw KickError("the archive holds \(total) bytes, the target's file system has \(free) free", file: target) }
+        }
+        AtomicFile.removeStale(in: target)
         let stage = (target as NSString).appendingPathComponent(".kick-extract-\(getpid())")
-        try? fm.removeItem(atPath: stage)
-        try fm.createDirectory(atPath: stage, withIntermediateDirectories: true)
+        try? fm.removeItem(atPath: stage)  // our own pid's leftover (removeItem does not follow a link)
+        guard mkdir(stage, 0o700) == 0 else {
+            throw KickError("cannot create the staging folder: \(String(cString: strerror(errno)).lowercasedFirst)", file: stage)
+        }
         defer { try? fm.removeItem(atPath: stage) }
-        return try ArchiveReader.withReader(archive) { a in try extract(a, archive: archive, stage: stage, into: target) }
+        try ArchiveReader.withReader(archive) { a in try extract(a, archive: archive, declared: declared, stage: stage) }
+        for name in declared.keys.sorted() {
+            let dest = (target as NSString).appendingPathComponent(name)
+            try checkNoLinks(dest, archive: archive, below: target)
+            try fm.createDirectory(atPath: dest.parentFolder, withIntermediateDirectories: true)
+            try checkNoLinks(dest, archive: archive, below: target)
+            try AtomicFile.replace((stage as NSString).appendingPathComponent(name), with: dest)
+        }
+        return manifest
     }
 
-    private static func extract(_ a: OpaquePointer, archive: String, stage: String, into target: String) throws -> Manifest {
-        let fm = FileManager.default
-        var got: [String: Member] = [:]
-        var manifestData: Data?
+    /// Refuses a path (or, with `below`, any folder between `below` and it)
+    /// that is a symbolic link: extraction must never write through one.
+    static func checkNoLinks(_ path: String, archive: String, below base: String? = nil) throws {
+        var paths = [path]
+        if let base {
+            var p = path.parentFolder
+            while p.count > base.count, p.hasPrefix(base) { paths.append(p); p = p.parentFolder }
+            paths.append(base)
+        }
+        for p in paths {
+            var st = stat()
+            if lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+                throw KickError("is a symbolic link; refusing to extract \(archive) through it", file: p)
+            }
+        }
+    }
+
+    /// The first pass: finds the manifest (first in kick's archives, after
+    /// the members in older ones) while skipping member data unwritten.
+    private static func readManifest(_ a: OpaquePointer, archive: String) throws -> Manifest {
         var entry: OpaquePointer?
         while true {
             let r = archive_read_next_header(a, &entry)
@@ -132,49 +199,82 @@ public enum CheckpointArchive {
                 throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: archive)
             }
             let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
-            guard isSafe(name) else { throw KickError("member '\(name)' would land outside the target; refusing the archive", file: archive) }
+            guard name == manifestName else { archive_read_data_skip(a); continue }
+            var data = Data()
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+                if n == 0 { break }
+                guard n > 0 else { throw KickError("corrupt member \(manifestName): \(String(cString: archive_error_string(a)))", file: archive) }
+                data.append(contentsOf: buf[0..<n])
+                guard data.count <= maxManifestBytes else { throw KickError("\(manifestName) is over \(maxManifestBytes) bytes", file: archive) }
+            }
+            do { return try JSONDecoder().decode(Manifest.self, from: data) } catch {
+                throw KickError("\(manifestName) is not a kick.archive/1 manifest", file: archive)
+            }
+        }
+        throw KickError("archive has no \(manifestName); only archives kick-compress wrote can be extracted", file: archive)
+    }
+
+    private static func extract(_ a: OpaquePointer, archive: String, declared: [String: Member], stage: String) throws {
+        let fm = FileManager.default
+        var got: [String: Member] = [:]
+        var sawManifest = false
+        var entry: OpaquePointer?
+        while true {
+            let r = archive_read_next_header(a, &entry)
+            if r == ARCHIVE_EOF { break }
+            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
+                throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: archive)
+            }
+            let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+            guard isSafe(name) else { throw KickError("member '\(KickError.quote(name))' would land outside the target; refusing the archive", file: archive) }
             let type = archive_entry_filetype(e)
             if type == fileTypeDirectory { continue }
             guard type == fileTypeRegular, archive_entry_hardlink(e) == nil, archive_entry_symlink(e) == nil else {
-                throw KickError("member '\(name)' is a link or special file; refusing the archive", file: archive)
+                throw KickError("member '\(KickError.quote(name))' is a link or special file; refusing the archive", file: archive)
             }
-            guard got[name] == nil, !(name == manifestName && manifestData != nil) else { throw KickError("member '\(name)' appears twice", file: archive) }
+            if name == manifestName {
+                guard !sawManifest else { throw KickError("member '\(name)' appears twice", file: archive) }
+                sawManifest = true
+                archive_read_data_skip(a)
+                continue
+            }
+            guard let want = declared[name] else {
+                throw KickError("member '\(KickError.quote(name))' has no declared size in the manifest; refusing the archive", file: archive)
+            }
+            guard got[name] == nil else { throw KickError("member '\(KickError.quote(name))' appears twice", file: archive) }
+            let dest = (stage as NSString).appendingPathComponent(name)
+            try fm.createDirectory(atPath: dest.parentFolder, withIntermediateDirectories: true)
+            let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw KickError("cannot create: \(String(cString: strerror(errno)).lowercasedFirst)", file: dest) }
+            defer { close(fd) }
             var h = SHA256()
             var size = 0
-            var data = Data()
-            let dest = (stage as NSString).appendingPathComponent(name)
-            var handle: FileHandle?
-            if name != manifestName {
-                try fm.createDirectory(atPath: (dest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard fm.createFile(atPath: dest, contents: nil) else { throw KickError("cannot create", file: dest) }
-                handle = FileHandle(forWritingAtPath: dest)
-            }
             var buf = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
                 if n == 0 { break }
                 guard n > 0 else { throw KickError("corrupt member \(name): \(String(cString: archive_error_string(a)))", file: archive) }
-                let chunk = Data(buf[0..<n])
-                if let handle { try handle.write(contentsOf: chunk) } else { data.append(chunk) }
-                h.update(chunk)
                 size += n
+                guard size <= want.size else {
+                    throw KickError("member \(name) holds more than the \(want.size) bytes its manifest declares; refusing the archive", file: archive)
+                }
+                try buf.withUnsafeBytes { b in
+                    h.update(UnsafeRawBufferPointer(rebasing: b[0..<n]))
+                    var off = 0
+                    while off < n {
+                        let w = write(fd, b.baseAddress! + off, n - off)
+                        guard w > 0 else { throw KickError("cannot write: \(String(cString: strerror(errno)).lowercasedFirst)", file: dest) }
+                        off += w
+                    }
+                }
             }
-            try handle?.close()
-            if name == manifestName { manifestData = data } else { got[name] = Member(path: name, size: size, sha256: h.finalize().hex) }
+            got[name] = Member(path: name, size: size, sha256: h.finalize().hex)
         }
-        guard let md = manifestData, let manifest = try? JSONDecoder().decode(Manifest.self, from: md) else {
-            throw KickError("archive has no readable \(manifestName)", file: archive)
+        for (name, m) in got where declared[name] != m {
+            throw KickError("member \(name) does not match the manifest (sha256 \(m.sha256), \(m.size) bytes)", file: archive)
         }
-        let want = Dictionary(manifest.members.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, m) in got where want[name] != m {
-            throw KickError("member \(name) does not match the manifest (sha256 \(m.sha256))", file: archive)
-        }
-        for name in want.keys where got[name] == nil { throw KickError("member \(name) listed in the manifest is missing", file: archive) }
-        for name in got.keys.sorted() {
-            let dest = (target as NSString).appendingPathComponent(name)
-            try fm.createDirectory(atPath: (dest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try AtomicFile.replace((stage as NSString).appendingPathComponent(name), with: dest)
-        }
-        return manifest
+        for name in declared.keys.sorted() where got[name] == nil { throw KickError("member \(name) listed in the manifest is missing", file: archive) }
     }
 }

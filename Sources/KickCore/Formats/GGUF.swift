@@ -9,6 +9,37 @@ public enum GGUFValue: Sendable, Equatable {
     case string(String)
     case array([GGUFValue])
     case strings([String])  // arrays of strings are common (vocabularies) and kept flat
+    /// A numeric array kept as its file bytes (element type, little-endian
+    /// raw data), decoded on access: an array as long as the file then
+    /// costs the file's size in memory, not 25 bytes per element.
+    case numbers(type: UInt32, raw: [UInt8])
+
+    /// Bytes per element of GGUF's scalar types (nil: not a scalar type).
+    static func scalarSize(_ type: UInt32) -> Int? {
+        switch type {
+        case 0, 1, 7: return 1
+        case 2, 3: return 2
+        case 4, 5, 6: return 4
+        case 10, 11, 12: return 8
+        default: return nil
+        }
+    }
+
+    /// The elements of an array value, decoded.
+    public var elements: [GGUFValue]? {
+        switch self {
+        case .array(let a): return a
+        case .numbers(let type, let raw):
+            let size = Self.scalarSize(type)!
+            return raw.withUnsafeBytes { b in
+                (0..<raw.count / size).map { i in
+                    var c = ByteCursor(UnsafeRawBufferPointer(rebasing: b[i * size..<(i + 1) * size]), file: "")
+                    return (try? GGUFReader.readValue(&c, type: type, key: "", depth: 0)) ?? .uint(0)
+                }
+            }
+        default: return nil
+        }
+    }
 
     public var int: Int? {
         switch self {
@@ -28,14 +59,8 @@ public enum GGUFValue: Sendable, Equatable {
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var strings: [String]? { if case .strings(let s) = self { return s } else { return nil } }
-    public var doubles: [Double]? {
-        if case .array(let a) = self { return a.compactMap(\.double) }
-        return nil
-    }
-    public var ints: [Int]? {
-        if case .array(let a) = self { return a.compactMap(\.int) }
-        return nil
-    }
+    public var doubles: [Double]? { elements?.compactMap(\.double) }
+    public var ints: [Int]? { elements?.compactMap(\.int) }
 }
 
 public struct GGUFTensorInfo: Sendable {
@@ -164,11 +189,24 @@ public final class GGUFReader: @unchecked Sendable {
             guard count <= UInt64(c.bytes.count - c.offset) else {
                 throw KickError("metadata array \(key) has absurd length \(count)", file: c.file)
             }
+            if let size = GGUFValue.scalarSize(elemType) {
+                let (bytes, o) = Int(count).multipliedReportingOverflow(by: size)
+                guard !o else { throw KickError("metadata array \(key) has absurd length \(count)", file: c.file) }
+                return .numbers(type: elemType, raw: Array(try c.readBytes(bytes, "array \(key)")))
+            }
             if elemType == 8 {
+                // each string takes at least its 8-byte length: a larger count is corrupt
+                guard count <= UInt64((c.bytes.count - c.offset) / 8) else {
+                    throw KickError("metadata array \(key) has absurd length \(count)", file: c.file)
+                }
                 var out: [String] = []
                 out.reserveCapacity(Int(count))
                 for _ in 0..<count { out.append(try readString(&c, key)) }
                 return .strings(out)
+            }
+            // nested arrays: each takes at least its 12-byte type and length
+            guard count <= UInt64((c.bytes.count - c.offset) / 12) else {
+                throw KickError("metadata array \(key) has absurd length \(count)", file: c.file)
             }
             var out: [GGUFValue] = []
             out.reserveCapacity(Int(count))

@@ -84,7 +84,7 @@ public final class KickCheckpointWriter {
         self.path = path
         self.chunkSize = max(1024, chunkSize)
         tmp = AtomicFile.temporaryPath(for: path)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: tmp, contents: Data(count: KickFormat.headerSize)),
               let h = FileHandle(forWritingAtPath: tmp) else { throw KickError("cannot create", file: tmp) }
         handle = h
@@ -282,6 +282,17 @@ public final class KickCheckpoint: @unchecked Sendable {
     public func blob(_ name: String) throws -> [UInt8] {
         guard let b = directory.blobs.first(where: { $0.name == name }) else { throw KickError("blob \(name) is not in the checkpoint", file: path) }
         return try inflate(b.chunks, size: b.size, sha256: b.sha256, what: "blob \(name)")
+    }
+
+    /// Everything the loader verifies, verified: every tensor decoded (its
+    /// sha256, each chunk's zstd checksum, its encoding), every blob, and
+    /// the tokenizer parsed from them. Returns how many tensors and blobs.
+    @discardableResult
+    public func verifyAll() throws -> (tensors: Int, blobs: Int) {
+        for n in tensorNames { _ = try floats(n) }
+        for b in directory.blobs { _ = try blob(b.name) }
+        _ = try tokenizer()
+        return (directory.tensors.count, directory.blobs.count)
     }
 
     /// The tokenizer the checkpoint carries.

@@ -22,7 +22,7 @@ public final class MappedFile: @unchecked Sendable {
     public init(path: String) throws {
         owned = false
         self.path = path
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO must not block the open
         guard fd >= 0 else {
             throw KickError("cannot open: \(String(cString: strerror(errno)))", file: path)
         }

@@ -50,9 +50,13 @@ public enum TokenizerBlob {
             case .bool(let x): g.metadata.append((key, .bool(x)))
             case .string(let s): g.metadata.append((key, .string(s)))
             case .strings(let a): g.metadata.append((key, .strings(a)))
-            case .array(let a) where a.allSatisfy({ $0.int != nil }) && key != "tokenizer.ggml.scores":
-                g.metadata.append((key, .i32s(a.map { Int32(truncatingIfNeeded: $0.int!) })))
-            case .array(let a): g.metadata.append((key, .f32s(a.map { Float($0.double ?? 0) })))
+            case .array, .numbers:
+                let a = v.elements!
+                if a.allSatisfy({ $0.int != nil }) && key != "tokenizer.ggml.scores" {
+                    g.metadata.append((key, .i32s(a.map { Int32(truncatingIfNeeded: $0.int!) })))
+                } else {
+                    g.metadata.append((key, .f32s(a.map { Float($0.double ?? 0) })))
+                }
             default: throw KickError("tokenizer key \(key) has a value kick cannot carry", file: r.path)
             }
         }

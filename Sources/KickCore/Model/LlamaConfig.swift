@@ -55,7 +55,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         self.numLayers = numLayers
         self.numHeads = numHeads
         self.numKVHeads = numKVHeads
-        self.headDim = headDim ?? hiddenSize / numHeads
+        self.headDim = headDim ?? (numHeads > 0 ? hiddenSize / numHeads : 0)  // validate() refuses 0 heads
         self.rmsNormEps = rmsNormEps
         self.ropeTheta = ropeTheta
         self.contextLength = contextLength
@@ -116,7 +116,12 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         guard fields.allSatisfy({ $0 > 0 && $0 < 1 << 24 }) else { throw bad("a size is zero, negative or absurd: \(fields)") }
         guard numHeads % numKVHeads == 0 else { throw bad("\(numHeads) heads are not a multiple of \(numKVHeads) KV heads") }
         guard headDim % 2 == 0 else { throw bad("head dim \(headDim) is odd") }
-        guard contextLength > 0 else { throw bad("context length \(contextLength)") }
+        guard numHeads * headDim == hiddenSize else {
+            throw bad("hidden size \(hiddenSize) is not \(numHeads) heads × head dim \(headDim)")
+        }
+        guard contextLength > 0, contextLength < 1 << 24 else { throw bad("context length \(contextLength) must be in 1..<\(1 << 24)") }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { throw bad("rope theta \(ropeTheta) must be a finite positive number") }
+        guard rmsNormEps.isFinite, rmsNormEps > 0 else { throw bad("RMS norm epsilon \(rmsNormEps) must be a finite positive number") }
     }
 }
 

@@ -27,12 +27,13 @@ public struct ModelBundle: Sendable {
             let tokPath = (path as NSString).appendingPathComponent("tokenizer.json")
             let tok = try Tokenizer(huggingFace: tokPath, config: src.config)
             var template: ChatTemplate = tok.tokens.contains("<|im_start|>") ? .chatml : .vicuna
-            if let d = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("tokenizer_config.json")),
+            if let d = try RegularFile.contents(atPath: (path as NSString).appendingPathComponent("tokenizer_config.json")),
                let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
                let t = ChatTemplate.detect(fromJinja: o["chat_template"] as? String) { template = t }
-            return ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template)
+            return try ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template).checked()
         }
-        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 8) ?? Data()
+        guard let fd = try RegularFile.open(path) else { throw KickError("model not found", file: path) }
+        let head = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).read(upToCount: 8) ?? Data()
         if head == Data(KickFormat.magic) { return try openCheckpoint(path: path) }
         if head.prefix(4) == Data("GGUF".utf8) {
             let reader = try GGUFReader(path: path)
@@ -40,9 +41,26 @@ public struct ModelBundle: Sendable {
             let tok = try Tokenizer(gguf: reader)
             let template = ChatTemplate.detect(fromJinja: reader.metadata["tokenizer.chat_template"]?.string)
                 ?? (tok.tokens.contains("<|im_start|>") ? .chatml : .vicuna)
-            return ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template)
+            return try ModelBundle(path: path, source: src, tokenizer: tok, chatTemplate: template).checked()
         }
         throw KickError("neither a GGUF file nor a .kick checkpoint (bad magic), and not a model folder", file: path)
+    }
+
+    /// The tokenizer and the weights agree: every token id the tokenizer can
+    /// produce has an embedding row, and the config's layer count is the
+    /// weights' (a config saying fewer layers would silently drop blocks).
+    func checked() throws -> ModelBundle {
+        let c = config
+        if tokenizer.tokens.count > c.vocabSize {
+            throw KickError("the tokenizer has \(tokenizer.tokens.count) tokens, the model's vocabulary only \(c.vocabSize)", file: path)
+        }
+        for special in [c.bosTokenID, c.eosTokenID].compactMap({ $0 }) where special < 0 || special >= c.vocabSize {
+            throw KickError("special token id \(special) is outside the vocabulary of \(c.vocabSize)", file: path)
+        }
+        if source.has(.attnNorm(c.numLayers)) || source.has(.linear(c.numLayers, .q)) {
+            throw KickError("the config says \(c.numLayers) layers, but the weights hold block \(c.numLayers) too", file: path)
+        }
+        return self
     }
 
     /// Loads every weight and builds the engine.
@@ -53,8 +71,8 @@ extension ModelBundle {
     /// A checkpoint opened as a model (its config, tokenizer and template).
     static func openCheckpoint(path: String) throws -> ModelBundle {
         let ck = try KickCheckpoint(path: path)
-        return ModelBundle(path: path, source: KickWeightSource(checkpoint: ck), tokenizer: try ck.tokenizer(),
-                           chatTemplate: ck.directory.chatTemplate)
+        return try ModelBundle(path: path, source: KickWeightSource(checkpoint: ck), tokenizer: try ck.tokenizer(),
+                               chatTemplate: ck.directory.chatTemplate).checked()
     }
 
     /// The tokenizer as blobs for a checkpoint to carry.
@@ -69,7 +87,7 @@ extension ModelBundle {
         }
         var files: [(String, [UInt8])] = []
         for f in ["tokenizer.json", "tokenizer_config.json"] {
-            if let d = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(f)) { files.append((f, [UInt8](d))) }
+            if let d = try RegularFile.contents(atPath: (path as NSString).appendingPathComponent(f)) { files.append((f, [UInt8](d))) }
         }
         return (.init(kind: "huggingface", blobs: files.map(\.0), identity: tokenizer.identity), files)
     }

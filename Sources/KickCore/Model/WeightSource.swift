@@ -129,7 +129,7 @@ public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
             numLayers: try int("block_count"),
             numHeads: heads,
             numKVHeads: m["llama.attention.head_count_kv"]?.int ?? heads,
-            headDim: m["llama.attention.key_length"]?.int ?? hidden / heads,
+            headDim: m["llama.attention.key_length"]?.int ?? (heads > 0 ? hidden / heads : 0),
             rmsNormEps: Float(m["llama.attention.layer_norm_rms_epsilon"]?.double ?? 1e-5),
             ropeTheta: Float(m["llama.rope.freq_base"]?.double ?? 10000),
             contextLength: m["llama.context_length"]?.int ?? 2048,
@@ -180,7 +180,7 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
         self.directory = directory
         let fm = FileManager.default
         let cfgPath = (directory as NSString).appendingPathComponent("config.json")
-        guard let cfgData = fm.contents(atPath: cfgPath) else {
+        guard let cfgData = try RegularFile.contents(atPath: cfgPath) else {
             throw KickError("missing config.json (a Hugging Face model folder needs config.json, model.safetensors or model-0000N-of-0000M.safetensors with model.safetensors.index.json, and tokenizer.json)", file: directory)
         }
         do {
@@ -197,7 +197,7 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
         if fm.fileExists(atPath: single) {
             let r = try SafetensorsReader(path: single)
             for k in r.tensors.keys { map[k] = r }
-        } else if let idx = fm.contents(atPath: index) {
+        } else if let idx = try RegularFile.contents(atPath: index) {
             guard let obj = try? JSONSerialization.jsonObject(with: idx) as? [String: Any],
                   let wm = obj["weight_map"] as? [String: String] else {
                 throw KickError("index has no weight_map object", file: index)

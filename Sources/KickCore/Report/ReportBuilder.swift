@@ -33,11 +33,15 @@ public struct ReportBuilder {
         public var compressSeconds: [String: Double] = [:]
     }
 
-    public func load() -> Loaded {
+    /// Every configuration's scores. An absent scores file is "not run"; one
+    /// that is there but malformed is an error naming it, never a silent gap.
+    public func load() throws -> Loaded {
         var l = Loaded()
         for c in configs {
             for t in tasks {
-                if let s = try? TaskScores.read(path: "\(work)/infer/\(c)/\(t).scores.json") { l.scores[c, default: [:]][t] = s }
+                let p = "\(work)/infer/\(c)/\(t).scores.json"
+                guard FileManager.default.fileExists(atPath: p) else { continue }
+                l.scores[c, default: [:]][t] = try TaskScores.read(path: p)
             }
             let ck = "\(work)/compress/\(c)/model.kick"
             if let a = try? FileManager.default.attributesOfItem(atPath: ck), let n = a[.size] as? Int { l.checkpointBytes[c] = n }

@@ -14,7 +14,7 @@ public enum CalibrationCorpus {
         if corpus == "xsum" {
             let m = try DatasetManifest.load("xsum", root: root)
             let path = try m.fetch(fetcher)
-            guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+            guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
             let docs = try SummarizationReader.xsum(data: d, file: path).items.compactMap(\.context)
             return (docs, ["package": "\(m.source.package)==\(m.source.version)", "sha256": m.source.sha256, "member": m.source.member, "documents": docs.count])
         }

@@ -49,12 +49,15 @@ public struct TaskScores: Codable, Sendable {
     public var secondsLogged: Double
     public var tokensGenerated: Int
     public var tokensPerSecond: Double
+    /// The sha256 of the task file the items were scored from.
+    public var taskFileSHA256: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, config, task, model, items, notes, metrics
         case toolVersion = "tool_version", itemsInTaskFile = "items_in_task_file", secondsLogged = "seconds_logged"
         // generated tokens; for mmlu and perplexity the prompt tokens computed
         case tokensGenerated = "tokens", tokensPerSecond = "tokens_per_second"
+        case taskFileSHA256 = "task_file_sha256"
     }
 
     public func write(to path: String) throws {
@@ -65,7 +68,7 @@ public struct TaskScores: Codable, Sendable {
     }
 
     public static func read(path: String) throws -> TaskScores {
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         let dec = JSONDecoder()
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do { return try dec.decode(TaskScores.self, from: d) } catch { throw KickError("not a kick.scores/1 file: \(error)", file: path) }

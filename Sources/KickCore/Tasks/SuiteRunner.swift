@@ -64,7 +64,9 @@ public final class SuiteRunner {
     /// Runs the items not yet logged, then scores every logged item of the task file.
     @discardableResult
     public func run(task: String) throws -> TaskScores {
-        let items = try TaskFile.read(path: "\(options.ingestDir)/tasks/\(task).jsonl")
+        let taskPath = "\(options.ingestDir)/tasks/\(task).jsonl"
+        let taskSHA = try Self.checkedTaskFileHash(taskPath)
+        let items = try TaskFile.read(path: taskPath, task: task)
         let log = try TaskLog(path: logPath(task))
         let t0 = Date()
         generatedTokens = 0
@@ -87,6 +89,7 @@ public final class SuiteRunner {
         progress.finish()
         if stopping { throw StoppedEarly(task: task, items: options.stopAfter!) }
         var scores = try score(task: task, items: items, log: log)
+        scores.taskFileSHA256 = taskSHA
         let worked = !todo.isEmpty || progress.tokens > 0 || generatedTokens > 0
         if !worked, let old = try? TaskScores.read(path: scoresPath(task)) {
             // nothing new was run: keep the timing of the run that did the work
@@ -101,6 +104,25 @@ public final class SuiteRunner {
         }
         try scores.write(to: scoresPath(task))
         return scores
+    }
+
+    /// The task file's sha256, checked against the one its ingest manifest
+    /// recorded: an item edited after ingest must not be scored silently.
+    static func checkedTaskFileHash(_ path: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else { throw KickError("task file not found; run kick-ingest first", file: path) }
+        let sha = try SHA256.hex(ofFile: path)
+        let manifestPath = path + ".manifest.json"
+        if let m = readJSONObject(atPath: manifestPath) {
+            guard let want = m["sha256"] as? String else { throw KickError("the manifest records no sha256", file: manifestPath) }
+            guard want == sha else {
+                throw KickError("sha256 \(sha) differs from the \(want) its manifest recorded: the file changed after ingest; rerun kick-ingest (or make ingest FORCE=1)", file: path)
+            }
+        } else if FileManager.default.fileExists(atPath: manifestPath) {
+            throw KickError("unreadable manifest (not a JSON object)", file: manifestPath)
+        } else {
+            FileHandle.standardError.write(Data("\(ProcessInfo.processInfo.processName): warning: \(path) has no manifest; its sha256 is recorded in the scores but checked against nothing\n".utf8))
+        }
+        return sha
     }
 
     // MARK: generation
@@ -264,7 +286,7 @@ public final class SuiteRunner {
 
     func runSummarization(_ todo: [TaskItem], _ log: TaskLog, _ p: ProgressMeter) throws {
         let maxNew = options.generation.summaryMaxTokens
-        let dense = options.denseDir.map { TaskLog.read(path: "\($0)/summarization.jsonl") } ?? [:]
+        let dense = try options.denseDir.map { try TaskLog.read(path: "\($0)/summarization.jsonl") } ?? [:]
         var truncated: [String: Bool] = [:]
         var half: [String: (String, GenerationResult)] = [:]
         // a few items at a time: both runs of an item share its prompt's KV
@@ -324,7 +346,7 @@ public final class SuiteRunner {
 
     func runInstruct(_ todo: [TaskItem], _ log: TaskLog, _ p: ProgressMeter) throws {
         let maxNew = options.generation.instructMaxTokens
-        let dense = options.denseDir.map { TaskLog.read(path: "\($0)/instruct.jsonl") } ?? [:]
+        let dense = try options.denseDir.map { try TaskLog.read(path: "\($0)/instruct.jsonl") } ?? [:]
         var first: [String: GenerationResult] = [:]
         let t1 = todo.map { Job(item: $0, key: "1", prompt: chat([.init(role: "user", content: $0.turns?.first ?? "")]), maxNew: maxNew) }
         try generate(t1, progress: p) { j, r, _ in first[j.item.id] = r }

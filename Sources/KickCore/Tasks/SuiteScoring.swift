@@ -24,7 +24,7 @@ extension SuiteRunner {
             let m = model.forward([BatchItem(cache: model.newCache(capacity: w), tokens: Array(ids.dropLast()), logits: .all)])[0]!
             var nll = 0.0, kl = 0.0, agree = 0
             var top = Data()
-            let dense: Data? = denseTop.flatMap { FileManager.default.contents(atPath: "\($0)/w\(win).bin") }
+            let dense: Data? = try denseTop.flatMap { try RegularFile.contents(atPath: "\($0)/w\(win).bin") }
             let denseOK = dense?.count == (w - 1) * k * 8
             m.data.withUnsafeBufferPointer { b in
                 for j in 0..<(w - 1) {

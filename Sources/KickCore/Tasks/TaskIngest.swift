@@ -85,12 +85,12 @@ public struct TaskIngest {
     }
 
     func text(_ path: String) throws -> String {
-        guard let d = FileManager.default.contents(atPath: path), let s = String(data: d, encoding: .utf8) else { throw KickError("cannot read as UTF-8", file: path) }
+        guard let d = try RegularFile.contents(atPath: path), let s = String(data: d, encoding: .utf8) else { throw KickError("cannot read as UTF-8", file: path) }
         return s
     }
 
     func data(_ path: String) throws -> Data {
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         return d
     }
 
@@ -194,6 +194,9 @@ public struct TaskIngest {
             "inputs": sources.map(\.description), "inputs_hash": inputsHash, "counts": counts,
             "items_available": all.count, "items": items.count, "sample": size.items == nil ? "all" : "first \(items.count) of a seeded stratified order (seed \(Self.sampleSeed))",
             "subsets": Dictionary(grouping: items, by: \.subset).mapValues(\.count),
+            // golds such as "🍐" or "The" that SQuAD normalization empties: never matched
+            "items_with_golds_empty_after_normalization": ["factoid", "icrqa"].contains(task)
+                ? items.filter { $0.golds.contains(where: TextMetrics.isEmptyAfterNormalization) }.count : 0,
             "sha256": try SHA256.hex(ofFile: taskPath(task)), "seconds": (Date().timeIntervalSince(t0) * 100).rounded() / 100,
         ]
         if task == "perplexity" {

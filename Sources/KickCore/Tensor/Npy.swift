@@ -12,18 +12,18 @@ public enum Npy {
             self.data = data
         }
 
-        /// The array as a matrix: 2-D as is, 1-D as one row.
+        /// The array as a matrix. Only a 2-D array is one: a 1-D array is
+        /// ambiguous (one row or one column), and an empty one has nothing
+        /// to compress.
         public func matrix(file: String? = nil) throws -> Matrix {
-            switch shape.count {
-            case 2: return Matrix(rows: shape[0], cols: shape[1], data: data)
-            case 1: return Matrix(rows: 1, cols: shape[0], data: data)
-            default: throw KickError("expected a 1-D or 2-D array, found shape \(shape)", file: file)
-            }
+            guard shape.count == 2 else { throw KickError("expected a 2-D array (rows × columns), found shape \(shape)", file: file) }
+            guard shape[0] > 0, shape[1] > 0 else { throw KickError("the array is empty (shape \(shape))", file: file) }
+            return Matrix(rows: shape[0], cols: shape[1], data: data)
         }
     }
 
     public static func read(path: String) throws -> Array {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
+        guard let bytes = try RegularFile.contents(atPath: path) else {
             throw KickError("cannot read file (missing or unreadable)", file: path)
         }
         return try parse(bytes, file: path)
@@ -79,8 +79,9 @@ public enum Npy {
         default: throw KickError("unsupported .npy dtype \(descrClean) (float32/float64 little-endian only)", file: file)
         }
         let start = headerStart + headerLen
-        guard b.count - start >= count * elem else {
-            throw KickError("truncated .npy data: shape \(shape) needs \(count * elem) bytes, file has \(b.count - start)", file: file)
+        guard b.count - start == count * elem else {
+            let what = b.count - start < count * elem ? "truncated .npy data" : ".npy data longer than its shape"
+            throw KickError("\(what): shape \(shape) needs \(count * elem) bytes, file has \(b.count - start)", file: file)
         }
         var out = [Float](repeating: 0, count: count)
         b.withUnsafeBytes { raw in

@@ -95,8 +95,8 @@ struct PairHeap {
 
 /// GPT-2's reversible map between bytes and printable Unicode characters,
 /// which byte-level BPE vocabularies are written in.
-enum ByteLevelMap {
-    static let byteToScalar: [Unicode.Scalar] = {
+public enum ByteLevelMap {
+    public static let byteToScalar: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: " ", count: 256)
         var extra: UInt32 = 0
         for b in 0..<256 {

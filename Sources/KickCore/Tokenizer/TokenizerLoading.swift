@@ -50,11 +50,11 @@ extension Tokenizer {
     /// Metaspace/byte-fallback), with `tokenizer_config.json` beside it for
     /// add_bos and the special tokens when present.
     public convenience init(huggingFace path: String, config: LlamaConfig? = nil) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try RegularFile.contents(atPath: path) else {
             throw KickError("missing tokenizer.json", file: path)
         }
         let dir = (path as NSString).deletingLastPathComponent
-        let tc = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("tokenizer_config.json"))
+        let tc = try RegularFile.contents(atPath: (dir as NSString).appendingPathComponent("tokenizer_config.json"))
         try self.init(huggingFaceJSON: data, tokenizerConfig: tc, config: config, label: path)
     }
 

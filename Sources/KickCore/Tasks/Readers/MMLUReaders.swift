@@ -4,7 +4,7 @@ import Foundation
 public enum MMLUReader {
     /// subject → discipline, from `datasets/mmlu-categories.json`.
     public static func categories(path: String) throws -> [String: String] {
-        guard let d = FileManager.default.contents(atPath: path),
+        guard let d = try RegularFile.contents(atPath: path),
               let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
               let s = o["subjects"] as? [String: String] else { throw KickError("not an MMLU category map ({\"subjects\": {…}})", file: path) }
         return s
@@ -64,7 +64,7 @@ public enum MMLUReader {
     }
 
     static func csvRows(_ file: String) throws -> [DelimitedText.Record] {
-        guard let d = FileManager.default.contents(atPath: file), let text = String(data: d, encoding: .utf8) else { throw KickError("cannot read as UTF-8", file: file) }
+        guard let d = try RegularFile.contents(atPath: file), let text = String(data: d, encoding: .utf8) else { throw KickError("cannot read as UTF-8", file: file) }
         let rows = try DelimitedText.parse(text, separator: ",", file: file)
         for r in rows {
             guard r.fields.count == 6 else { throw KickError("line \(r.line): expected 6 columns (question, A, B, C, D, answer), got \(r.fields.count)", file: file) }

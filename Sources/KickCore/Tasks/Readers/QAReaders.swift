@@ -107,7 +107,7 @@ public enum TriviaQARCReader {
             let pages = (r["EntityPages"] as? [[String: Any]] ?? []).map { ("wikipedia", $0) } + (r["SearchResults"] as? [[String: Any]] ?? []).map { ("web", $0) }
             for (kind, p) in pages where evidence == nil {
                 if let dir = evidenceDir, let f = p["Filename"] as? String,
-                   let d = FileManager.default.contents(atPath: "\(dir)/\(kind)/\(f)"), let t = String(data: d, encoding: .utf8) {
+                   let d = try RegularFile.contents(atPath: "\(dir)/\(kind)/\(f)"), let t = String(data: d, encoding: .utf8) {
                     evidence = t
                 } else if let desc = p["Description"] as? String, !desc.isEmpty {
                     evidence = desc

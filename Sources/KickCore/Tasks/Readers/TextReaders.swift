@@ -25,7 +25,7 @@ public enum SummarizationReader {
         var out = ReaderOutput()
         for name in names.sorted() where name.hasSuffix(".story") {
             let file = dir + "/" + name
-            guard let d = FileManager.default.contents(atPath: file), let text = String(data: d, encoding: .utf8) else {
+            guard let d = try RegularFile.contents(atPath: file), let text = String(data: d, encoding: .utf8) else {
                 throw KickError("cannot read as UTF-8", file: file)
             }
             let parts = text.components(separatedBy: "@highlight")

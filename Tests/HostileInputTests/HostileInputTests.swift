@@ -1,0 +1,403 @@
+import Foundation
+import Testing
+@testable import KickCore
+import KickTestSupport
+
+/// Issue 13's findings, one test each: before its fix, each of these
+/// trapped (SIGILL), hung, wrote outside its place or scored wrongly.
+@Suite(.serialized) struct HostileInputTests {
+    static func npy(_ shape: [Int], _ data: [Float]) -> Data { Npy.encode(Npy.Array(shape: shape, data: data)) }
+
+    // MARK: 1. crashes
+
+    @Test func nonFiniteJSONIsNullNotATrap() throws {
+        let d = try JSONOutput.data(["a": Double.nan, "b": [1.0, Double.infinity], "c": "x"])
+        let o = try JSONSerialization.jsonObject(with: d) as! [String: Any]
+        #expect(o["a"] is NSNull)
+        #expect((o["b"] as! [Any])[1] is NSNull)
+        #expect(o["c"] as? String == "x")
+    }
+
+    @Test func perplexityOfTooShortTextIsAnError() throws {
+        let dir = tempDir("ppl-short")
+        _ = try tinyGGUF(dir + "/m.gguf")
+        try "hi".write(toFile: dir + "/t.txt", atomically: true, encoding: .utf8)
+        var r = try KickTool.run("kick-infer", ["perplexity", "--model", dir + "/m.gguf", "--text-file", dir + "/t.txt", "--window", "16"])
+        #expect(r.status == 1)
+        #expect(r.err.contains("kick-infer: error: \(dir)/t.txt: the text has"))
+        r = try KickTool.run("kick-infer", ["perplexity", "--model", dir + "/m.gguf", "--text-file", dir + "/t.txt", "--max-windows", "0"])
+        #expect(r.status != 0 && r.status < 128)
+        #expect(r.err.hasPrefix("kick-infer: error: --max-windows must be at least 1"))
+    }
+
+    @Test func emptyAndOneDimensionalNpyWeightsAreRefused() throws {
+        #expect(throws: KickError.self) { try Npy.parse(Self.npy([0, 4], [])).matrix() }
+        #expect(throws: KickError.self) { try Npy.parse(Self.npy([4], [1, 2, 3, 4])).matrix() }
+        var longer = Self.npy([2, 2], [1, 2, 3, 4])
+        longer.append(contentsOf: [0, 0, 0, 0])
+        let e = #expect(throws: KickError.self) { try Npy.parse(longer) }
+        #expect(e?.message.contains("longer than its shape") == true)
+    }
+
+    @Test func layerWithZeroCalibrationWritesNullAndNaNCalibrationNamesTheFile() throws {
+        let dir = tempDir("layer-calib")
+        try Self.npy([4, 8], (0..<32).map { Float($0) / 10 - 1.5 }).write(to: URL(fileURLWithPath: dir + "/w.npy"))
+        try Self.npy([16, 8], [Float](repeating: 0, count: 128)).write(to: URL(fileURLWithPath: dir + "/zero.npy"))
+        var nan = [Float](repeating: 1, count: 128); nan[5] = .nan
+        try Self.npy([16, 8], nan).write(to: URL(fileURLWithPath: dir + "/nan.npy"))
+        for method in ["wanda", "sparsegpt"] {
+            let r = try KickTool.run("kick-compress", ["layer", "--method", method, "--sparsity", "0.5", "--weight", dir + "/w.npy",
+                                                       "--calib", dir + "/zero.npy", "--out", dir + "/o.npy"])
+            #expect(r.status == 0, "\(method): \(r.err)")
+            #expect(r.out.contains("\"relative_output_error\":null"))
+            #expect(r.err.contains("warning: relative_output_error is not a finite number"))
+        }
+        for args in [["--method", "gptq", "--bits", "4"], ["--method", "wanda", "--sparsity", "0.5"], ["--method", "sparsegpt", "--sparsity", "0.5"]] {
+            let r = try KickTool.run("kick-compress", ["layer"] + args + ["--weight", dir + "/w.npy", "--calib", dir + "/nan.npy", "--out", dir + "/o.npy"])
+            #expect(r.status == 1)
+            #expect(r.err.hasPrefix("kick-compress: error: \(dir)/nan.npy: the calibration inputs hold NaN"))
+        }
+    }
+
+    @Test func nanWeightsAreRefusedBeforeAnyAlgebra() throws {
+        var w = Matrix(rows: 2, cols: 4, data: [1, 2, 3, 4, 5, 6, 7, .nan])
+        for spec in [CompressionSpec(method: .magnitude, pattern: .unstructured(0.5)),
+                     CompressionSpec(method: .rtn, quantizer: QuantizerSpec(bits: 4))] {
+            #expect(throws: KickError.self) { try spec.compress(w, stats: nil) }
+        }
+        w.data[7] = 8
+        let h = HessianAccumulator(cols: 4, full: true)
+        let x: [Float] = [1, .infinity, 0, 1]
+        x.withUnsafeBufferPointer { h.add($0, rows: 1, samples: 1) }
+        let e = #expect(throws: KickError.self) { try CompressionSpec(method: .gptq, quantizer: QuantizerSpec(bits: 4)).compress(w, stats: h) }
+        #expect(e?.message.contains("calibration inputs hold NaN or infinite") == true)
+    }
+
+    @Test func quantizerNeverTrapsOnNaN() {
+        let q = QuantizerSpec(bits: 4)
+        #expect(q.code(.nan, scale: 0.1, zero: 8) == 8)
+        #expect(q.zeroCode(.nan) == 0)
+        let m = RTNQuantizer.quantize(Matrix(rows: 1, cols: 4, data: [.nan, 1, -1, 0.5]), q)
+        #expect(m.codes.count == 4)
+    }
+
+    @Test func zeroHeadsAndBadRopeThetaAreRefused() throws {
+        let dir = tempDir("config")
+        _ = try tinyGGUF(dir + "/h0.gguf", metadata: [("llama.attention.head_count", .u32(0))])
+        #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/h0.gguf") }
+        _ = try tinyGGUF(dir + "/r0.gguf", metadata: [("llama.rope.freq_base", .f32(0))])
+        let e = #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/r0.gguf") }
+        #expect(e?.message.contains("rope theta") == true)
+        let json = #"{"vocab_size":300,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":0,"rms_norm_eps":1e-5}"#
+        let c = try JSONDecoder().decode(LlamaConfig.self, from: Data(json.utf8))
+        #expect(throws: KickError.self) { try c.validate() }
+        var bad = LlamaConfig(vocabSize: 300, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 4, numKVHeads: 2, headDim: 16)
+        #expect(throws: KickError.self) { try bad.validate() }  // 4 × 16 ≠ 32
+        bad.headDim = 8; bad.rmsNormEps = .nan
+        #expect(throws: KickError.self) { try bad.validate() }
+    }
+
+    @Test func tokHeaderNear2To32IsAnErrorNotAnOverflow() {
+        var d = Data(CalibrationSet.magic)
+        for v: UInt32 in [0xFFFF_FFFF, 0xFFFF_FFFF, 300] { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+        d.append(contentsOf: [UInt8](repeating: 0x20, count: 16) + [0, 0, 0, 0])
+        let e = #expect(throws: KickError.self) { try CalibrationSet.decode(d, file: "x.tok") }
+        #expect(e?.message.contains("calibration header says") == true)
+    }
+
+    // MARK: 2. hang
+
+    @Test func fifoWhereAFileShouldBeIsRefusedAtOnce() throws {
+        let dir = tempDir("fifo")
+        for name in ["model.safetensors", "w.npy", "m.gguf", "c.tok"] { #expect(mkfifo(dir + "/" + name, 0o644) == 0) }
+        try #"{"architectures":["LlamaForCausalLM"],"vocab_size":300,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4}"#
+            .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        let t0 = Date()
+        #expect(throws: KickError.self) { try MappedFile(path: dir + "/model.safetensors") }
+        #expect(throws: KickError.self) { try Npy.read(path: dir + "/w.npy") }
+        #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/m.gguf") }
+        #expect(throws: KickError.self) { try CalibrationSet.read(path: dir + "/c.tok") }
+        #expect(throws: KickError.self) { try HFWeightSource(directory: dir) }
+        #expect(Date().timeIntervalSince(t0) < 5)
+    }
+
+    // MARK: 3. files outside the target
+
+    @Test func extractRefusesToWriteThroughASymlinkInTheTarget() throws {
+        let dir = tempDir("extract-link")
+        try FileManager.default.createDirectory(atPath: dir + "/src/cfg", withIntermediateDirectories: true)
+        try "weights".write(toFile: dir + "/src/cfg/a.txt", atomically: true, encoding: .utf8)
+        try CheckpointArchive.create(dir + "/a.tar.zst", folders: [dir + "/src/cfg"])
+        try FileManager.default.createDirectory(atPath: dir + "/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/T", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/T/cfg", withDestinationPath: dir + "/elsewhere")
+        let e = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/a.tar.zst", into: dir + "/T") }
+        #expect(e?.message.contains("symbolic link") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/elsewhere").isEmpty)
+        // a link at the file's own name is refused too
+        try FileManager.default.removeItem(atPath: dir + "/T/cfg")
+        try FileManager.default.createDirectory(atPath: dir + "/T/cfg", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/T/cfg/a.txt", withDestinationPath: dir + "/elsewhere/x")
+        #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/a.tar.zst", into: dir + "/T") }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/elsewhere/x"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/T").filter { $0.hasPrefix(".kick-extract") }.isEmpty)
+    }
+
+    @Test func outRefusesToReplaceNonRegularFiles() throws {
+        let dir = tempDir("out-nonregular")
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/target")
+        for p in ["/fifo", "/link"] {
+            #expect(throws: KickError.self) { try AtomicFile.write("x", to: dir + p) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/target"))
+        var st = stat()
+        #expect(lstat(dir + "/fifo", &st) == 0 && (st.st_mode & S_IFMT) == S_IFIFO)
+        try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        let r = try KickTool.run("kick-compress", ["archive", "--out", "/dev/null", dir])
+        #expect(r.status == 1)
+        #expect(r.err.contains("/dev/null: is not a regular file"))
+        #expect(!FileManager.default.fileExists(atPath: "/dev/.null.lock"))
+    }
+
+    // MARK: 4. archive bombs
+
+    @Test func extractionNeverWritesMoreThanAMemberDeclares() throws {
+        let dir = tempDir("bomb")
+        let manifest = try JSONEncoder().encode(CheckpointArchive.Manifest(members: [.init(path: "c/a.bin", size: 10, sha256: String(repeating: "0", count: 64))]))
+        let big = [UInt8](repeating: 0, count: 3 << 20)
+        try Data(ustar([("kick-archive.json", [UInt8](manifest)), ("c/a.bin", big)])).write(to: URL(fileURLWithPath: dir + "/bomb.tar"))
+        let e = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/bomb.tar", into: dir + "/T") }
+        #expect(e?.message.contains("more than the 10 bytes") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/T").filter { !$0.hasPrefix(".kick.lock") }.isEmpty)
+        // the manifest last (older archives): still read first, still bounded
+        try Data(ustar([("c/a.bin", big), ("kick-archive.json", [UInt8](manifest))])).write(to: URL(fileURLWithPath: dir + "/late.tar"))
+        #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/late.tar", into: dir + "/T") }
+        // a member the manifest does not declare
+        try Data(ustar([("kick-archive.json", [UInt8](manifest)), ("c/other.bin", [1, 2])])).write(to: URL(fileURLWithPath: dir + "/undeclared.tar"))
+        let u = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/undeclared.tar", into: dir + "/T") }
+        #expect(u?.message.contains("no declared size") == true)
+        // a declared total over the cap, refused before anything is written
+        let huge = try JSONEncoder().encode(CheckpointArchive.Manifest(members: [.init(path: "c/a.bin", size: 10 << 30, sha256: "")]))
+        try Data(ustar([("kick-archive.json", [UInt8](huge))])).write(to: URL(fileURLWithPath: dir + "/huge.tar"))
+        let h = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/huge.tar", into: dir + "/T", maxBytes: 1 << 30) }
+        #expect(h?.message.contains("over the limit") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/T").filter { $0.hasPrefix(".kick-extract") }.isEmpty)
+    }
+
+    @Test func staleStagingAndTemporariesAreCleanedAtTheNextRun() throws {
+        let dir = tempDir("stale")
+        // pid 2^22+7 is above Linux's pid_max default: no such process
+        let dead = 4_194_311
+        try FileManager.default.createDirectory(atPath: dir + "/T/.kick-extract-\(dead)", withIntermediateDirectories: true)
+        try "x".write(toFile: dir + "/T/.model.kick.tmp-\(dead)", atomically: false, encoding: .utf8)
+        try "keep".write(toFile: dir + "/T/.model.kick.tmp-\(getpid())", atomically: false, encoding: .utf8)
+        let held = try OutputLock(folder: dir + "/T")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/T").sorted()
+        #expect(left == [".kick.lock", ".model.kick.tmp-\(getpid())"])
+        withExtendedLifetime(held) {}
+    }
+
+    @Test func archivesPutTheirManifestFirst() throws {
+        let dir = tempDir("manifest-first")
+        try FileManager.default.createDirectory(atPath: dir + "/cfg", withIntermediateDirectories: true)
+        try "a".write(toFile: dir + "/cfg/a.txt", atomically: true, encoding: .utf8)
+        try CheckpointArchive.create(dir + "/x.tar.zst", folders: [dir + "/cfg"])
+        var names: [String] = []
+        for n in ["kick-archive.json", "cfg/a.txt"] {
+            try ArchiveReader.streamMember(archive: dir + "/x.tar.zst", member: n) { _ in }
+            names.append(n)
+        }
+        let first = try ArchiveReader.firstMemberName(archive: dir + "/x.tar.zst")
+        #expect(first == "kick-archive.json")
+        let m = try CheckpointArchive.extract(dir + "/x.tar.zst", into: dir + "/out")
+        #expect(m.members.map(\.path) == ["cfg/a.txt"])
+        #expect(try String(contentsOfFile: dir + "/out/cfg/a.txt", encoding: .utf8) == "a")
+    }
+
+    // MARK: 5. concurrent runs
+
+    @Test func aSecondWriterOfTheSameFolderFailsAtOnceOrWaits() throws {
+        let dir = tempDir("lock")
+        let taken = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let first = try! OutputLock(folder: dir)
+            taken.signal()
+            Thread.sleep(forTimeInterval: 0.3)
+            withExtendedLifetime(first) {}
+        }
+        taken.wait()
+        let e = #expect(throws: KickError.self) { try OutputLock(folder: dir) }
+        #expect(e?.description == "\(dir): in use by process \(getpid()); wait for it, or pass --wait")
+        let t0 = Date()
+        let second = try OutputLock(folder: dir, wait: true)
+        #expect(Date().timeIntervalSince(t0) < 10)
+        withExtendedLifetime(second) {}
+    }
+
+    @Test func twoRunsOnOneInferFolderAreRefused() throws {
+        let dir = tempDir("lock-cli")
+        let held = try OutputLock(folder: dir + "/out")
+        let r = try KickTool.run("kick-infer", ["run", "--model", dir + "/none.gguf", "--ingest", dir, "--config", "dense", "--out", dir + "/out"])
+        #expect(r.status == 1)
+        #expect(r.err == "kick-infer: error: \(dir)/out: in use by process \(getpid()); wait for it, or pass --wait\n")
+        withExtendedLifetime(held) {}
+    }
+
+    @Test func taskLogReportsAMalformedMiddleLineAndDropsATornLastOne() throws {
+        let dir = tempDir("tasklog")
+        try "{\"id\":\"a\"}\n{\"finish\":\"length\",\"golds\":[\"Wa{\"finish\n{\"id\":\"b\"}\n".write(toFile: dir + "/m.jsonl", atomically: true, encoding: .utf8)
+        let e = #expect(throws: KickError.self) { try TaskLog(path: dir + "/m.jsonl") }
+        #expect(e?.message.hasPrefix("line 2 is not a log record") == true)
+        try "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\",\"x\":[1,".write(toFile: dir + "/t.jsonl", atomically: true, encoding: .utf8)
+        let log = try TaskLog(path: dir + "/t.jsonl")
+        #expect(log.order == ["a", "b"])
+        #expect(try String(contentsOfFile: dir + "/t.jsonl", encoding: .utf8) == "{\"id\":\"a\"}\n{\"id\":\"b\"}\n")
+    }
+
+    // MARK: 6. scoring
+
+    @Test func aGoldThatNormalizesToNothingNeverMatches() {
+        #expect(!TextMetrics.exactMatch("", golds: ["🍐"]))
+        #expect(!TextMetrics.exactMatch("", golds: ["The"]))
+        #expect(TextMetrics.tokenF1("", golds: ["🍐"]) == 0)
+        #expect(TextMetrics.tokenF1("pear", golds: ["🍐", "pear"]) == 1)
+        #expect(TextMetrics.exactMatch("a pear", golds: ["🍐", "Pear"]))
+        #expect(TextMetrics.isEmptyAfterNormalization("🍐"))
+    }
+
+    @Test func badTaskItemsAndEmptyTaskFilesAreRefused() throws {
+        func line(_ it: TaskItem) throws -> String { String(decoding: try TaskFile.encode([it]), as: UTF8.self) }
+        let good = TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Ann"])
+        var noQuestion = good; noQuestion.id = "q2"; noQuestion.question = " "
+        var noGolds = good; noGolds.id = "q3"; noGolds.golds = []
+        var other = good; other.id = "q4"; other.task = "mmlu"
+        for (bad, want) in [(noQuestion, "missing or empty question"), (noGolds, "golds: []"), (other, "in the factoid task file"), (good, "appears twice")] {
+            let d = Data((try line(good) + line(bad)).utf8)
+            let e = #expect(throws: KickError.self) { try TaskFile.parse(d, file: "f.jsonl", task: "factoid") }
+            #expect(e?.message.contains(want) == true, "\(want): \(e?.message ?? "")")
+            #expect(e?.message.hasPrefix("line 2:") == true)
+        }
+        let e = #expect(throws: KickError.self) { try TaskFile.parse(Data("\n".utf8), file: "f.jsonl") }
+        #expect(e?.message.contains("no items") == true)
+    }
+
+    @Test func anEditedTaskFileIsRefusedAndScoresRecordTheTaskFileHash() throws {
+        let dir = tempDir("task-sha")
+        let path = dir + "/factoid.jsonl"
+        try TaskFile.write([TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Ann"])], to: path)
+        let sha = try SHA256.hex(ofFile: path)
+        try AtomicFile.writeJSON(["sha256": sha], to: path + ".manifest.json")
+        #expect(try SuiteRunner.checkedTaskFileHash(path) == sha)
+        try TaskFile.write([TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Bob"])], to: path)
+        let e = #expect(throws: KickError.self) { try SuiteRunner.checkedTaskFileHash(path) }
+        #expect(e?.message.contains("changed after ingest") == true)
+    }
+
+    // MARK: 7. resource bounds
+
+    @Test func aHugeMetadataArrayIsHeldAsItsBytes() throws {
+        let dir = tempDir("gguf-array")
+        // magic, version 3, no tensors, one key: "big", a u8 array of 4 MiB
+        let n = 4 << 20
+        var d = Data("GGUF".utf8)
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+        u32(3); u64(0); u64(1)
+        u64(3); d.append(contentsOf: Array("big".utf8)); u32(9); u32(0); u64(UInt64(n)); d.append(contentsOf: [UInt8](repeating: 7, count: n))
+        try d.write(to: URL(fileURLWithPath: dir + "/a.gguf"))
+        let r = try GGUFReader(path: dir + "/a.gguf")
+        guard case .numbers(let type, let raw)? = r.metadata["big"] else { Issue.record("not held as bytes"); return }
+        #expect(type == 0 && raw.count == n)
+        #expect(r.metadata["big"]?.ints?.prefix(2) == [7, 7])
+    }
+
+    // MARK: 8. messages
+
+    @Test func messagesEscapeControlBytesAndStayShort() {
+        let raw = "tensor \u{1}\u{7f}" + String(repeating: "\u{0}x", count: 20_000)
+        let e = KickError("bad name \(KickError.quote(raw))", file: "m.gguf")
+        #expect(e.description.contains("\\x01\\x7f"))
+        #expect(!e.description.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+        #expect(e.description.utf8.count < 600)
+        #expect(KickError("x \(String(repeating: "\u{1}", count: 100_000))").description.utf8.count < 4100)
+    }
+
+    @Test func systemErrorsAreWordedNotDumped() {
+        #expect(KickError(describing: CocoaError(.fileWriteVolumeReadOnly), file: "a").description == "a: read-only file system")
+        #expect(KickError(describing: CocoaError(.fileWriteOutOfSpace), file: "a").description == "a: no space left on device")
+        #expect(KickError(describing: POSIXError(.ENAMETOOLONG), file: "a").description == "a: file name too long")
+        #expect(KickError(describing: POSIXError(.EROFS), file: "a").description == "a: read-only file system")
+    }
+
+    @Test func commandLineErrorsNameTheTool() throws {
+        for (tool, args) in [("kick-infer", ["logits", "--tokens", "1"]), ("kick-compress", ["inspect"]), ("kick-report", []), ("kick-ingest", ["tasks"])] {
+            let r = try KickTool.run(tool, args)
+            #expect(r.status != 0 && r.status < 128)
+            #expect(r.err.hasPrefix("\(tool): error: "), "\(tool): \(r.err)")
+            #expect(!r.err.contains("Error: "))
+        }
+        let r = try KickTool.run("kick-compress", ["model", "--method", "magnitude", "--pattern", "abc", "--model", "m", "--out", "o"])
+        #expect(r.err.hasPrefix("kick-compress: error: --pattern 'abc' is not N:M"))
+    }
+
+    @Test func aBareOutFileNameWorks() throws {
+        let dir = tempDir("bare-out")
+        _ = try tinyGGUF(dir + "/m.gguf")
+        var r = try KickTool.run("kick-compress", ["convert", "--model", "m.gguf", "--out", "c.kick"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        try FileManager.default.createDirectory(atPath: dir + "/cfg", withIntermediateDirectories: true)
+        try "x".write(toFile: dir + "/cfg/a", atomically: true, encoding: .utf8)
+        r = try KickTool.run("kick-compress", ["archive", "--out", "c.tar.zst", "cfg"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/c.tar.zst"))
+    }
+
+    // MARK: 9. values that slipped through
+
+    @Test func valuesThatSlippedThroughAreRefused() throws {
+        #expect(throws: KickError.self) { try SparsityPattern.parse("0.9999999") }
+        #expect(throws: KickError.self) { try CompressionSpec(method: .magnitude, pattern: .unstructured(0.9999999)).validate() }
+        #expect(throws: KickError.self) { try CompressionSpec(method: .magnitude, pattern: .unstructured(.nan)).validate() }
+        let dir = tempDir("values")
+        _ = try tinyGGUF(dir + "/m.gguf")
+        var r = try KickTool.run("kick-infer", ["logits", "--model", dir + "/m.gguf", "--tokens", "1,,2", "--out", dir + "/l.npy"])
+        #expect(r.status != 0 && r.err.contains("--tokens: '' is not a token id"))
+        r = try KickTool.run("kick-infer", ["generate", "--model", dir + "/m.gguf", "--tokens", "1", "--temperature", "nan"])
+        #expect(r.status != 0 && r.err.contains("--temperature must be a finite number"))
+        r = try KickTool.run("kick-compress", ["model", "--method", "magnitude", "--sparsity", "0.9999999", "--model", dir + "/m.gguf", "--out", dir + "/o"])
+        #expect(r.status != 0 && r.err.contains("whole percent"))
+        // a config saying one layer over weights of two
+        _ = try tinyGGUF(dir + "/l1.gguf", metadata: [("llama.block_count", .u32(1))])
+        let e = #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/l1.gguf") }
+        #expect(e?.message.contains("the config says 1 layers") == true)
+    }
+
+    @Test func aMalformedScoresFileIsAnErrorInTheReport() throws {
+        let dir = tempDir("report-bad")
+        try FileManager.default.createDirectory(atPath: dir + "/infer/dense", withIntermediateDirectories: true)
+        try "{not json".write(toFile: dir + "/infer/dense/factoid.scores.json", atomically: true, encoding: .utf8)
+        let b = ReportBuilder(work: dir, outDir: dir + "/report", configs: ["dense"], model: "m")
+        let e = #expect(throws: KickError.self) { try b.load() }
+        #expect(e?.file == dir + "/infer/dense/factoid.scores.json")
+    }
+
+    // MARK: 10. inspect --verify
+
+    @Test func verifyCatchesACorruptTokenizerBlob() throws {
+        let dir = tempDir("verify")
+        _ = try tinyGGUF(dir + "/m.gguf")
+        let r0 = try KickTool.run("kick-compress", ["convert", "--model", dir + "/m.gguf", "--out", dir + "/c.kick"])
+        #expect(r0.status == 0)
+        let ck = try KickCheckpoint(path: dir + "/c.kick")
+        let chunk = ck.directory.blobs[0].chunks[0]
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/c.kick"))
+        bytes[chunk.offset + chunk.length / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: dir + "/bad.kick"))
+        let r = try KickTool.run("kick-compress", ["inspect", "--verify", dir + "/bad.kick"])
+        #expect(r.status == 1)
+        #expect(r.err.contains("blob"), "\(r.err)")
+        let ok = try KickTool.run("kick-compress", ["inspect", "--verify", dir + "/c.kick"])
+        #expect(ok.status == 0 && ok.out.contains("\"verified\""))
+    }
+}
