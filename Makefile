@@ -19,7 +19,7 @@ BUILD ?= release
 BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
-.PHONY: deps build build-debug build-debug-bins model test bench archive clean distclean help all ingest compress infer report stages
+.PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
 MODEL_NAME := $(notdir $(patsubst %/,%,$(MODEL)))
@@ -40,7 +40,7 @@ CALIB := $(ING)/calib/$(call profile_field,"%s-n%d-l%d-s%d" % (p["calib"]["corpu
 
 help:
 	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report"
-	@echo "make deps | build | model | test | bench | archive [CONFIG=…] | clean | distclean"
+	@echo "make deps | build | model | test | bench | fuzz [SECONDS=…] | archive [CONFIG=…] | clean | distclean"
 
 deps:
 	@missing=""; \
@@ -156,6 +156,25 @@ bench: build
 	{ [ -f work/bench/calib-n128-l512.tok ] || $(RELEASE)/kick-ingest calib --model $$m --samples 128 --length 512 --seed 0 --out work/bench/calib-n128-l512.tok >/dev/null; } && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method sparsegpt --sparsity 0.5 && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method gptq --bits 4 --group-size 128
+
+# The fuzzing campaign: libFuzzer (shipped with the Swift toolchain) with
+# AddressSanitizer over every parser of untrusted bytes (FuzzTargets.names),
+# SECONDS each, two at a time. New interesting inputs go into
+# Fuzz/corpus/<target>/, crashes into Fuzz/crashes/<target>/, which `make
+# test` replays; logs into work/fuzz/.
+FUZZ_BIN := .build-fuzz/debug/kick-fuzz
+SECONDS ?= 60
+FUZZ_JOBS ?= 2
+fuzz-build: deps
+	cd Fuzz && swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --scratch-path ../.build-fuzz
+
+fuzz: fuzz-build
+	@mkdir -p work/fuzz
+	@KICK_FUZZ_TARGET=list $(FUZZ_BIN) | xargs -P $(FUZZ_JOBS) -I{} sh -c 'mkdir -p Fuzz/corpus/{} Fuzz/crashes/{}; \
+	  KICK_FUZZ_TARGET={} $(FUZZ_BIN) -max_total_time=$(SECONDS) -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=Fuzz/crashes/{}/ Fuzz/corpus/{} Fuzz/crashes/{} > work/fuzz/{}.log 2>&1; \
+	  echo "fuzz {}: exit $$? $$(grep -Eo "stat::number_of_executed_units: *[0-9]+" work/fuzz/{}.log | grep -Eo "[0-9]+$$") runs, corpus $$(ls Fuzz/corpus/{} | wc -l) files, crashes+regressions $$(ls Fuzz/crashes/{} | wc -l)"'
+	@! grep -l "ERROR: \(AddressSanitizer\|LeakSanitizer\|libFuzzer\)" work/fuzz/*.log
 
 # One configuration (CONFIG=…) or every one under work/$(MODEL)/compress,
 # with its infer folder when there is one, into work/$(MODEL)/archive/.

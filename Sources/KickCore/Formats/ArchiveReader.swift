@@ -80,25 +80,38 @@ public enum ArchiveReader {
     }
 
     private static func stream(_ a: OpaquePointer, label: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var found = false
+        try forEachEntry(a, label: label) { _, name in
+            guard name == member else { archive_read_data_skip(a); return true }
+            try readData(a, label: label, member: member, body)
+            found = true
+            return false
+        }
+        if !found { throw KickError("archive has no member \(member)", file: label) }
+    }
+
+    /// Walks an open reader's entries: `body` gets each entry and its path
+    /// and returns whether to go on (it must read or skip the entry's data).
+    static func forEachEntry(_ a: OpaquePointer, label: String, _ body: (OpaquePointer, String) throws -> Bool) throws {
         var entry: OpaquePointer?
         while true {
             let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
+            if r == ARCHIVE_EOF { return }
             guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
                 throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: label)
             }
-            guard let name = archive_entry_pathname(e).map({ String(cString: $0) }), name == member else {
-                archive_read_data_skip(a)
-                continue
-            }
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
-                if n == 0 { return }
-                guard n > 0 else { throw KickError("corrupt member \(member): \(String(cString: archive_error_string(a)))", file: label) }
-                try buf.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            guard try body(e, archive_entry_pathname(e).map { String(cString: $0) } ?? "") else { return }
         }
-        throw KickError("archive has no member \(member)", file: label)
+    }
+
+    /// The current entry's data, chunk by chunk.
+    static func readData(_ a: OpaquePointer, label: String, member: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+            if n == 0 { return }
+            guard n > 0 else { throw KickError("corrupt member \(member): \(String(cString: archive_error_string(a)))", file: label) }
+            try buf.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
     }
 }

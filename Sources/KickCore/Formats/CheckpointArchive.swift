@@ -191,46 +191,31 @@ public enum CheckpointArchive {
     /// The first pass: finds the manifest (first in kick's archives, after
     /// the members in older ones) while skipping member data unwritten.
     private static func readManifest(_ a: OpaquePointer, archive: String) throws -> Manifest {
-        var entry: OpaquePointer?
-        while true {
-            let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
-            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
-                throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: archive)
+        var data: Data?
+        try ArchiveReader.forEachEntry(a, label: archive) { _, name in
+            guard name == manifestName else { archive_read_data_skip(a); return true }
+            var d = Data()
+            try ArchiveReader.readData(a, label: archive, member: name) { chunk in
+                d.append(contentsOf: chunk)
+                guard d.count <= maxManifestBytes else { throw KickError("\(manifestName) is over \(maxManifestBytes) bytes", file: archive) }
             }
-            let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
-            guard name == manifestName else { archive_read_data_skip(a); continue }
-            var data = Data()
-            var buf = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
-                if n == 0 { break }
-                guard n > 0 else { throw KickError("corrupt member \(manifestName): \(String(cString: archive_error_string(a)))", file: archive) }
-                data.append(contentsOf: buf[0..<n])
-                guard data.count <= maxManifestBytes else { throw KickError("\(manifestName) is over \(maxManifestBytes) bytes", file: archive) }
-            }
-            do { return try JSONDecoder().decode(Manifest.self, from: data) } catch {
-                throw KickError("\(manifestName) is not a kick.archive/1 manifest", file: archive)
-            }
+            data = d
+            return false
         }
-        throw KickError("archive has no \(manifestName); only archives kick-compress wrote can be extracted", file: archive)
+        guard let data else { throw KickError("archive has no \(manifestName); only archives kick-compress wrote can be extracted", file: archive) }
+        do { return try JSONDecoder().decode(Manifest.self, from: data) } catch {
+            throw KickError("\(manifestName) is not a kick.archive/1 manifest", file: archive)
+        }
     }
 
     private static func extract(_ a: OpaquePointer, archive: String, declared: [String: Member], stage: String) throws {
         let fm = FileManager.default
         var got: [String: Member] = [:]
         var sawManifest = false
-        var entry: OpaquePointer?
-        while true {
-            let r = archive_read_next_header(a, &entry)
-            if r == ARCHIVE_EOF { break }
-            guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entry else {
-                throw KickError("corrupt archive: \(String(cString: archive_error_string(a)))", file: archive)
-            }
-            let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        try ArchiveReader.forEachEntry(a, label: archive) { e, name in
             guard isSafe(name) else { throw KickError("member '\(KickError.quote(name))' would land outside the target; refusing the archive", file: archive) }
             let type = archive_entry_filetype(e)
-            if type == fileTypeDirectory { continue }
+            if type == fileTypeDirectory { return true }
             guard type == fileTypeRegular, archive_entry_hardlink(e) == nil, archive_entry_symlink(e) == nil else {
                 throw KickError("member '\(KickError.quote(name))' is a link or special file; refusing the archive", file: archive)
             }
@@ -238,7 +223,7 @@ public enum CheckpointArchive {
                 guard !sawManifest else { throw KickError("member '\(name)' appears twice", file: archive) }
                 sawManifest = true
                 archive_read_data_skip(a)
-                continue
+                return true
             }
             guard let want = declared[name] else {
                 throw KickError("member '\(KickError.quote(name))' has no declared size in the manifest; refusing the archive", file: archive)
@@ -251,26 +236,21 @@ public enum CheckpointArchive {
             defer { close(fd) }
             var h = SHA256()
             var size = 0
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
-                if n == 0 { break }
-                guard n > 0 else { throw KickError("corrupt member \(name): \(String(cString: archive_error_string(a)))", file: archive) }
-                size += n
+            try ArchiveReader.readData(a, label: archive, member: name) { chunk in
+                size += chunk.count
                 guard size <= want.size else {
                     throw KickError("member \(name) holds more than the \(want.size) bytes its manifest declares; refusing the archive", file: archive)
                 }
-                try buf.withUnsafeBytes { b in
-                    h.update(UnsafeRawBufferPointer(rebasing: b[0..<n]))
-                    var off = 0
-                    while off < n {
-                        let w = write(fd, b.baseAddress! + off, n - off)
-                        guard w > 0 else { throw KickError("cannot write: \(String(cString: strerror(errno)).lowercasedFirst)", file: dest) }
-                        off += w
-                    }
+                h.update(chunk)
+                var off = 0
+                while off < chunk.count {
+                    let w = write(fd, chunk.baseAddress! + off, chunk.count - off)
+                    guard w > 0 else { throw KickError("cannot write: \(String(cString: strerror(errno)).lowercasedFirst)", file: dest) }
+                    off += w
                 }
             }
             got[name] = Member(path: name, size: size, sha256: h.finalize().hex)
+            return true
         }
         for (name, m) in got where declared[name] != m {
             throw KickError("member \(name) does not match the manifest (sha256 \(m.sha256), \(m.size) bytes)", file: archive)
