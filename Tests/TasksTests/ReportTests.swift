@@ -11,6 +11,19 @@ import KickTestSupport
                    secondsLogged: 10, tokensGenerated: 1000, tokensPerSecond: 100)
     }
 
+    @Test func csvFieldsFollowRFC4180() {
+        #expect(ResultRow.csvField("plain") == "plain")
+        #expect(ResultRow.csvField("a,b") == "\"a,b\"")
+        #expect(ResultRow.csvField("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(ResultRow.csvField("two\nlines") == "\"two\nlines\"")
+        #expect(ResultRow.csvField("cr\r\nlf") == "\"cr\r\nlf\"")
+        var r = ResultRow(model: "m", config: "dense", method: "dense", pattern: "none", level: "", bits: "", task: "instruct",
+                          subset: "writing\nroleplay", metric: "distinct1", value: 0.5, n: 2, ciLow: 0.4, ciHigh: 0.6)
+        #expect(r.csv == "m,dense,dense,none,,,instruct,\"writing\nroleplay\",distinct1,0.5,2,0.4,0.6")
+        r.subset = "all"
+        #expect(!r.csv.contains("\""))
+    }
+
     @Test func tablesCSVAndFindings() throws {
         let work = tempDir("report") + "/m"
         let configs = ["dense", "sparsegpt-unstructured-30", "sparsegpt-unstructured-50", "gptq-w4g128"]

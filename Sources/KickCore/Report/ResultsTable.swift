@@ -21,7 +21,14 @@ public struct ResultRow: Sendable, Equatable {
     public var csv: String {
         func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
         return [model, config, method, pattern, level, bits, task, subset, metric, f(value), String(n), f(ciLow), f(ciHigh)]
-            .map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }.joined(separator: ",")
+            .map(Self.csvField).joined(separator: ",")
+    }
+
+    /// RFC 4180: a field holding a comma, a quote, CR or LF is quoted, its
+    /// quotes doubled.
+    public static func csvField(_ s: String) -> String {
+        guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 
