@@ -45,11 +45,6 @@ public struct QuantizerSpec: Codable, Sendable, Equatable {
 
     /// The zero point as stored: clamped to [0, maxq], never a trap.
     public func zeroCode(_ z: Float) -> UInt8 { z.isFinite ? UInt8(min(max(z, 0), maxq)) : 0 }
-
-    @inline(__always)
-    public func quantize(_ x: Float, scale: Float, zero: Float) -> Float {
-        scale * (code(x, scale: scale, zero: zero) - zero)
-    }
 }
 
 /// Round-to-nearest: the quantizer applied to the weights as they are, no

@@ -49,8 +49,6 @@ public final class BatchGenerator {
     public var prefillChunk: Int
     /// Most prompt tokens fed in one step (bounds activation memory).
     public var stepTokenBudget: Int
-    /// Called after each step with (finished, total) for progress.
-    public var onStep: ((Int, Int, Int) -> Void)?
 
     public init(model: LlamaModel, tokenizer: Tokenizer, maxBatch: Int = 16, prefillChunk: Int = 256, stepTokenBudget: Int = 1024) {
         self.model = model
@@ -84,8 +82,6 @@ public final class BatchGenerator {
         var waiting = Array(requests.enumerated().reversed())
         var active: [(index: Int, seq: Sequence)] = []
         let ctx = model.config.contextLength
-        var done = 0
-        var generatedTokens = 0
         func finish(_ i: Int, _ s: Sequence, _ reason: FinishReason) {
             var bytes = tokenizer.decodeBytes(s.generated)
             var why = reason
@@ -93,7 +89,6 @@ public final class BatchGenerator {
             let r = GenerationResult(id: s.request.id, tokens: s.generated, text: String(decoding: bytes, as: UTF8.self),
                                      finish: why, promptTokens: s.request.prompt.count)
             results[i] = r
-            done += 1
             onResult?(r)
         }
         while !waiting.isEmpty || !active.isEmpty {
@@ -138,7 +133,6 @@ public final class BatchGenerator {
                 guard wantsNext, let row = logits[k] else { continue }
                 let next = Sampler.sample(row.data, s.request.sampling, &s.rng)
                 s.generated.append(next)
-                generatedTokens += 1
                 if s.request.stopAtEndToken && tokenizer.isEndOfGeneration(next) {
                     s.generated.removeLast()
                     finish(i, s, .endToken)
@@ -154,7 +148,6 @@ public final class BatchGenerator {
                 }
             }
             active.removeAll { finished.contains(ObjectIdentifier($0.seq)) }
-            onStep?(done, requests.count, generatedTokens)
         }
         return results.map { $0! }
     }

@@ -15,6 +15,11 @@ public final class JudgeClient: @unchecked Sendable {
     let timeout: TimeInterval
     public private(set) var warnings: [String] = []
     private var unreachable = false
+    /// The judge's caps: the article shown with a summary, the judge's own
+    /// answer, and how much of an unreadable answer a log keeps.
+    static let maxStoryCharacters = 12_000
+    static let maxJudgeTokens = 256
+    static let maxQuotedAnswerCharacters = 300
 
     public init(url: URL, model: String, key: String, cacheDir: String, timeout: TimeInterval = 60) {
         self.url = url
@@ -46,7 +51,7 @@ public final class JudgeClient: @unchecked Sendable {
             coherence, consistency (faithfulness to the story), fluency, and relevance.
             """
         if reference != nil { prompt += " Rate it in comparison with the reference summary given below." }
-        prompt += "\n\n[Story]\n\(story.prefix(12000))\n\n"
+        prompt += "\n\n[Story]\n\(story.prefix(Self.maxStoryCharacters))\n\n"
         if let r = reference { prompt += "[Reference summary]\n\(r)\n\n" }
         prompt += "[Summary to rate]\n\(summary)\n\nAnswer with exactly one line: coherence: N, consistency: N, fluency: N, relevance: N"
         return judged(prompt) { text in
@@ -98,7 +103,7 @@ public final class JudgeClient: @unchecked Sendable {
         if unreachable { return ["not_judged": "judge unreachable earlier in this run"] }
         switch complete(prompt) {
         case .success(let text):
-            guard var v = parse(text) else { return ["not_judged": "could not read ratings from the judge's answer", "judge_text": String(text.prefix(300))] }
+            guard var v = parse(text) else { return ["not_judged": "could not read ratings from the judge's answer", "judge_text": String(text.prefix(Self.maxQuotedAnswerCharacters))] }
             try? AtomicFile.write(try! JSONSerialization.data(withJSONObject: ["text": text, "model": model]), to: cachePath)
             v["judge"] = model
             return v
@@ -116,7 +121,7 @@ public final class JudgeClient: @unchecked Sendable {
         req.httpMethod = "POST"
         req.setValue("application/json", forHTTPHeaderField: "Content-Type")
         req.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-        let body: [String: Any] = ["model": model, "temperature": 0, "max_tokens": 256, "messages": [["role": "user", "content": prompt]]]
+        let body: [String: Any] = ["model": model, "temperature": 0, "max_tokens": Self.maxJudgeTokens, "messages": [["role": "user", "content": prompt]]]
         req.httpBody = try? JSONSerialization.data(withJSONObject: body)
         let sem = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: Result<String, KickError> = .failure(KickError("no answer"))

@@ -57,6 +57,8 @@ public final class SuiteRunner {
     }
 
     public static let tasks = TaskIngest.tasks
+    /// The paper's sampling temperature for summaries.
+    public static let summarySamplingTemperature: Float = 0.7
 
     func logPath(_ task: String) -> String { "\(options.outDir)/\(task).jsonl" }
     public func scoresPath(_ task: String) -> String { "\(options.outDir)/\(task).scores.json" }
@@ -300,9 +302,9 @@ public final class SuiteRunner {
                 let prefix = model.newCache(capacity: ids.count)
                 if ids.count > 1 { _ = model.forward([BatchItem(cache: prefix, tokens: Array(ids.dropLast()), logits: .none)]) }
                 p.tokens += ids.count - 1
-                // the paper samples at T = 0.7; greedy is reported beside it
+                // the paper samples; greedy is reported beside it
                 let seed = options.summarySeed &+ UInt64(truncatingIfNeeded: it.id.hashValueStable)
-                jobs.append(Job(item: it, key: "sampled", prompt: ids, maxNew: maxNew, sampling: SamplingParams(temperature: 0.7, topP: 1, seed: seed), prefix: prefix))
+                jobs.append(Job(item: it, key: "sampled", prompt: ids, maxNew: maxNew, sampling: SamplingParams(temperature: Self.summarySamplingTemperature, topP: 1, seed: seed), prefix: prefix))
                 jobs.append(Job(item: it, key: "greedy", prompt: ids, maxNew: maxNew, prefix: prefix))
             }
             try generate(jobs, progress: p) { j, r, s in
