@@ -30,7 +30,7 @@ import KickTestSupport
                     out.append(("dense-\(tag)", [rows, cols], nil, .dense(v), vals))
                     out.append(("sparse-\(tag)", [rows, cols], nil, .sparse(v), vals))
                     for (n, m) in [(2, 4), (1, 2), (4, 8), (3, 5)] {
-                        let w = MagnitudePruner.prune(Matrix(rows: rows, cols: cols, data: vals), .nm(n: n, m: m))
+                        let w = Magnitude.prune(Matrix(rows: rows, cols: cols, data: vals), .nm(n: n, m: m))
                         out.append(("nm\(n)\(m)-\(tag)", [rows, cols], .nm(w, n: n, m: m), nil, w.data))
                     }
                 }
@@ -40,7 +40,7 @@ import KickTestSupport
             for (rows, cols, gs) in [(5, 13, 4), (3, 37, 37), (2, 130, 64)] {
                 for sym in [false, true] {
                     let w = Matrix(rows: rows, cols: cols, data: values(rows * cols, .f32, zeroEvery: 4, seed: UInt64(bits * cols)))
-                    let q = RTNQuantizer.quantize(w, QuantizerSpec(bits: bits, groupSize: gs, symmetric: sym))
+                    let q = RTN.quantize(w, QuantizerSpec(bits: bits, groupSize: gs, symmetric: sym))
                     out.append(("q\(bits)-\(rows)x\(cols)-g\(gs)-\(sym)", [rows, cols], .quantized(q, sparse: false), nil, q.dequantized().data))
                     var pruned = q
                     for i in stride(from: 0, to: pruned.codes.count, by: 2) { pruned.codes[i] = pruned.zeros[(i / cols) * pruned.groups + (i % cols) / gs] }
@@ -48,7 +48,7 @@ import KickTestSupport
                 }
             }
             // act-order style group index
-            var q = RTNQuantizer.quantize(Matrix(rows: 2, cols: 6, data: values(12, .f32, zeroEvery: 0, seed: 9)), QuantizerSpec(bits: bits, groupSize: 3))
+            var q = RTN.quantize(Matrix(rows: 2, cols: 6, data: values(12, .f32, zeroEvery: 0, seed: 9)), QuantizerSpec(bits: bits, groupSize: 3))
             q.columnGroup = [1, 0, 1, 0, 0, 1]
             out.append(("gidx\(bits)", [2, 6], .quantized(q, sparse: false), nil, q.dequantized().data))
         }
@@ -178,15 +178,15 @@ import KickTestSupport
         #expect(la.data == lb.data)
 
         try CheckpointEncoder.write(bundle: bundle, to: dir + "/q.kick", metadata: [:], transform: { _, blk in
-            [.q: .nm(MagnitudePruner.prune(blk[.q], .nm(n: 2, m: 4)), n: 2, m: 4),
-             .down: .quantized(RTNQuantizer.quantize(blk[.down], QuantizerSpec(bits: 4, groupSize: 16)), sparse: false)]
+            [.q: .nm(Magnitude.prune(blk[.q], .nm(n: 2, m: 4)), n: 2, m: 4),
+             .down: .quantized(RTN.quantize(blk[.down], QuantizerSpec(bits: 4, groupSize: 16)), sparse: false)]
         })
         let q = try KickCheckpoint(path: dir + "/q.kick")
         #expect(q.entry("blk.1.attn_q.weight")!.encoding == .nm(2, 4, .f16))
         #expect(q.entry("blk.1.ffn_down.weight")!.encoding.kind == .quant)
         #expect(q.entry("blk.1.attn_k.weight")!.encoding == .dense(.f16))
         let orig = try bundle.source.matrix(.linear(1, .down))
-        #expect(try q.matrix("blk.1.ffn_down.weight") == RTNQuantizer.quantize(orig, QuantizerSpec(bits: 4, groupSize: 16)).dequantized())
+        #expect(try q.matrix("blk.1.ffn_down.weight") == RTN.quantize(orig, QuantizerSpec(bits: 4, groupSize: 16)).dequantized())
         // no half file is left when writing fails midway
         #expect(throws: KickError.self) {
             try CheckpointEncoder.write(bundle: bundle, to: dir + "/fail.kick", metadata: [:], transform: { i, _ in

@@ -77,7 +77,7 @@ import KickTestSupport
         let q = QuantizerSpec(bits: 4)
         #expect(q.code(.nan, scale: 0.1, zero: 8) == 8)
         #expect(q.zeroCode(.nan) == 0)
-        let m = RTNQuantizer.quantize(Matrix(rows: 1, cols: 4, data: [.nan, 1, -1, 0.5]), q)
+        let m = RTN.quantize(Matrix(rows: 1, cols: 4, data: [.nan, 1, -1, 0.5]), q)
         #expect(m.codes.count == 4)
     }
 

@@ -26,9 +26,28 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
     }
 
     /// Methods that need calibration inputs.
-    public var needsCalibration: Bool { method == .wanda || method == .sparsegpt || method == .gptq }
+    public var needsCalibration: Bool { needs != .none }
     /// Methods that need the full Hessian rather than column norms.
-    public var needsHessian: Bool { method == .sparsegpt || method == .gptq }
+    public var needsHessian: Bool { needs == .hessian }
+
+    var needs: CalibrationNeed {
+        switch method {
+        case .magnitude, .rtn: return .none
+        case .wanda: return .columnNorms
+        case .sparsegpt, .gptq: return .hessian
+        }
+    }
+
+    /// The algorithm this spec names (valid specs only: `validate()` first).
+    public var compressor: any LayerCompressor {
+        switch method {
+        case .magnitude: return Magnitude(pattern: pattern!)
+        case .wanda: return Wanda(pattern: pattern!)
+        case .rtn: return RTN(quantizer: quantizer!)
+        case .sparsegpt: return SparseGPT(pattern: pattern!, quantizer: quantizer, blocksize: blocksize, percdamp: percdamp)
+        case .gptq: return GPTQ(quantizer: quantizer!, actOrder: actOrder, staticGroups: staticGroups, blocksize: blocksize, percdamp: percdamp)
+        }
+    }
 
     public func validate() throws {
         switch method {
@@ -46,12 +65,10 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
         try quantizer?.validate()
         if actOrder && method != .gptq { throw KickError("act-order is a GPTQ option") }
         if staticGroups && method != .gptq { throw KickError("static groups are a GPTQ option") }
-        if needsHessian { try obs.validate() }
-    }
-
-    var obs: OBSCompressor {
-        OBSCompressor(pattern: pattern, quantizer: quantizer, actOrder: actOrder, staticGroups: staticGroups,
-                      blocksize: blocksize, percdamp: percdamp)
+        if needsHessian {
+            try OBSColumnWalk(pattern: pattern, quantizer: quantizer, actOrder: actOrder, staticGroups: staticGroups,
+                              blocksize: blocksize, percdamp: percdamp).validate()
+        }
     }
 
     /// A name for the configuration: dense | <method>-<pattern>-<level>.
@@ -77,20 +94,7 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
             let finite = stats.full ? stats.H.allSatisfy(\.isFinite) : stats.columnSquares.allSatisfy(\.isFinite)
             guard finite else { throw KickError("the calibration inputs hold NaN or infinite values (or overflow float32 statistics)") }
         }
-        switch method {
-        case .magnitude:
-            let out = MagnitudePruner.prune(w, pattern!)
-            if case .nm(let n, let m)? = pattern { return .nm(out, n: n, m: m) }
-            return .pruned(out)
-        case .rtn:
-            return .quantized(RTNQuantizer.quantize(w, quantizer!), sparse: false)
-        case .wanda:
-            guard let stats else { throw KickError("wanda needs calibration inputs") }
-            return WandaPruner.prune(w, columnNorms: stats.columnNorms, pattern!)
-        case .sparsegpt, .gptq:
-            guard let stats, stats.full else { throw KickError("\(method.rawValue) needs the inputs' Hessian") }
-            return try obs.compress(w, hessian: stats.H)
-        }
+        return try compressor.compress(w, stats: stats)
     }
 }
 

@@ -1,11 +1,11 @@
 import Foundation
 
-/// SparseGPT and GPTQ: one walk over the columns in blocks, each column
-/// pruned and/or quantized and its error spread over the columns still to
-/// come through the upper Cholesky factor of H⁻¹ (IST-DASLab
-/// `fasterprune` / `fasterquant`, with the paper's names: W, H, Hinv, W1,
-/// Q1, Err1).
-public struct OBSCompressor: Sendable {
+/// The optimal-brain-surgeon column walk SparseGPT and GPTQ share: the
+/// columns in blocks, each column pruned (SparseGPT's mask) and/or quantized
+/// (GPTQ's groups) and its error spread over the columns still to come
+/// through the upper Cholesky factor of H⁻¹ (IST-DASLab `fasterprune` /
+/// `fasterquant`, with the paper's names: W, H, Hinv, W1, Q1, Err1).
+public struct OBSColumnWalk: Sendable {
     public var pattern: SparsityPattern?
     public var quantizer: QuantizerSpec?
     /// GPTQ: walk columns by descending diag(H).
@@ -198,24 +198,5 @@ public struct OBSCompressor: Sendable {
         var t = [Float](repeating: 0, count: a.count)
         for r in 0..<rows { for c in 0..<cols { t[c * rows + r] = a[r * cols + c] } }
         return t
-    }
-}
-
-/// Wanda: prune by |W_ij|·‖X_j‖₂, per output row (unstructured) or per
-/// group of M inputs; no weight update.
-public enum WandaPruner {
-    public static func prune(_ w: Matrix, columnNorms: [Float], _ p: SparsityPattern) -> CompressedLinear {
-        precondition(columnNorms.count == w.cols)
-        var metric = w.data
-        for r in 0..<w.rows { for c in 0..<w.cols { metric[r * w.cols + c] = abs(metric[r * w.cols + c]) * columnNorms[c] } }
-        var out = w
-        switch p {
-        case .unstructured(let s):
-            PruningMask.apply(PruningMask.perRow(metric, rows: w.rows, cols: w.cols, ratio: s), to: &out)
-            return .pruned(out)
-        case .nm(let n, let m):
-            PruningMask.apply(PruningMask.nm(metric, rows: w.rows, cols: w.cols, n: n, m: m), to: &out)
-            return .nm(out, n: n, m: m)
-        }
     }
 }

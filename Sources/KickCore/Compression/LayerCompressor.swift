@@ -1,0 +1,17 @@
+/// What a compression method needs of a layer's calibration inputs.
+public enum CalibrationNeed: Sendable {
+    case none
+    /// ‖X_j‖₂ per input column (Wanda).
+    case columnNorms
+    /// H = 2XᵀX / n (SparseGPT, GPTQ).
+    case hessian
+}
+
+/// One compression algorithm applied to one linear layer W (outputs ×
+/// inputs), given the statistics of its inputs: one type per method, named
+/// as in the reference code (`Magnitude`, `Wanda`, `SparseGPT`, `GPTQ`,
+/// `RTN`). The `layer` command and the model compressor call them alike.
+public protocol LayerCompressor: Sendable {
+    var needs: CalibrationNeed { get }
+    func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear
+}
