@@ -17,7 +17,7 @@ func logLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)
 
 /// The options every compression command shares.
 struct MethodOptions: ParsableArguments {
-    @Option(name: .long, help: "magnitude, wanda, sparsegpt, gptq or rtn.") var method: String?
+    @Option(name: .long, help: "The compression method.") var method: CompressionSpec.Method?
     @Option(name: .long, help: "A configuration name instead of the method flags (magnitude-unstructured-30, wanda-2of4-50, gptq-w4g128).") var config: String?
     @Option(name: .long, help: "Unstructured sparsity in (0, 1), e.g. 0.5.") var sparsity: Double?
     @Option(name: .long, help: "N:M pattern: keep N of every M inputs, e.g. 2:4.") var pattern: String?
@@ -37,7 +37,7 @@ struct MethodOptions: ParsableArguments {
                 return s
             } catch let e as KickError { throw ValidationError(e.message) }
         }
-        guard let method, let m = CompressionSpec.Method(rawValue: method) else {
+        guard let m = method else {
             throw ValidationError("--method must be one of \(CompressionSpec.Method.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if sparsity != nil && pattern != nil { throw ValidationError("give --sparsity or --pattern, not both") }

@@ -41,7 +41,7 @@ struct Run: ParsableCommand {
     @OptionGroup var m: ModelOption
     @Option(name: .long, help: "The ingest folder (work/<MODEL>/ingest) with tasks/ and model.json.") var ingest: String
     @Option(name: .long, help: "The configuration's name in logs and scores (dense, sparsegpt-2of4-50, …).") var config: String
-    @Option(name: .long, help: "Comma-separated tasks (default: all six).") var tasks: String?
+    @Option(name: .long, help: "Comma-separated tasks (default: all).") var tasks: TaskSelection?
     @Option(name: .long, help: "Output folder (work/<MODEL>/infer/<config>).") var out: String
     @Option(name: .long, help: "Profile for generation lengths and perplexity windows.") var profile = "quick"
     @Option(name: .long, help: "The dense run's folder (default: dense/ beside --out when it exists).") var dense: String?
@@ -53,11 +53,6 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
-        if let t = tasks {
-            for x in t.split(separator: ",") where !SuiteRunner.tasks.contains(String(x)) {
-                throw ValidationError("--tasks: unknown task '\(x)'; tasks are \(SuiteRunner.tasks.joined(separator: ", "))")
-            }
-        }
     }
 
     func run() throws {
@@ -86,7 +81,7 @@ struct Run: ParsableCommand {
         opt.batch = batch
         opt.stopAfter = stopAfter
         let runner = SuiteRunner(bundle: bundle, model: model, options: opt, judge: noJudge ? nil : JudgeClient.fromEnvironment())
-        for t in tasks?.split(separator: ",").map(String.init) ?? SuiteRunner.tasks {
+        for t in tasks?.tasks ?? SuiteRunner.tasks {
             let t0 = Date()
             if fresh {
                 for f in ["\(out)/\(t).jsonl", "\(out)/\(t).scores.json"] { try? FileManager.default.removeItem(atPath: f) }

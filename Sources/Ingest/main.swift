@@ -85,7 +85,7 @@ struct Tasks: ParsableCommand {
     @OptionGroup var m: ModelOptions
     @OptionGroup var originals: OriginalOptions
     @Option(name: .long, help: "smoke, quick or full.") var profile = "quick"
-    @Option(name: .long, help: "Comma-separated tasks (default: all six).") var tasks: String?
+    @Option(name: .long, help: "Comma-separated tasks (default: all).") var tasks: TaskSelection?
     @Option(name: .long, help: "Output folder (work/<MODEL>/ingest).") var out: String
     @Flag(name: .long) var force = false
     @OptionGroup var lock: LockOptions
@@ -96,7 +96,7 @@ struct Tasks: ParsableCommand {
         let root = try ProjectRoot.find()
         let bundle = try ModelBundle.open(path: try m.resolve(root: root).path)
         try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: try Profile.load(profile, root: root), out: out,
-                       tasks: tasks?.split(separator: ",").map(String.init) ?? TaskIngest.tasks, originals: originals.sources, force: force)
+                       tasks: tasks?.tasks ?? TaskIngest.tasks, originals: originals.sources, force: force)
     }
 }
 

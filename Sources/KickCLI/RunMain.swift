@@ -48,3 +48,19 @@ public struct LockOptions: ParsableArguments {
     public var wait = false
     public init() {}
 }
+
+// Enum flags parse through ArgumentParser, so `--help` lists their values
+// and a wrong one is a usage error naming them.
+extension CompressionSpec.Method: ExpressibleByArgument {}
+
+/// `--tasks a,b`: a comma-separated subset of kick's tasks, in the order given.
+public struct TaskSelection: ExpressibleByArgument, Sendable {
+    public var tasks: [String]
+    public init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, parts.allSatisfy(TaskIngest.tasks.contains) else { return nil }
+        tasks = parts
+    }
+    public static var allValueStrings: [String] { TaskIngest.tasks }
+    public var defaultValueDescription: String { tasks.joined(separator: ",") }
+}
