@@ -38,6 +38,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // property-based round-trip tests (test target only)
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -72,5 +74,7 @@ let package = Package(
         .testTarget(name: "TasksTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "InferTests", dependencies: ["KickCore", "KickTestSupport"]),
         .testTarget(name: "HostileInputTests", dependencies: ["KickCore", "KickTestSupport"]),
+        .testTarget(name: "PropertyTests", dependencies: [
+            "KickCore", "KickTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]),
     ]
 )
