@@ -38,6 +38,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // property-based round-trip tests (test target only)
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
@@ -51,11 +52,13 @@ let package = Package(
         // A header-only module: the prefetch hint the linear kernels need.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
-        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels"],
+        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels",
+                                                 .product(name: "Logging", package: "swift-log")],
                 swiftSettings: kickCoreSettings),
         // What the executables share: one entry point that words every error.
         .target(name: "KickCLI", dependencies: [
-            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "KickCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "Ingest", dependencies: [
             "KickCore", "KickCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "Compress", dependencies: [

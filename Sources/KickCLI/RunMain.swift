@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
 import KickCore
+import Logging
 
 /// The one entry point every kick executable's main calls: parses the
 /// command line, runs the command, and turns every failure into
 /// `<tool>: error: <file>: <problem>` on stderr with a non-zero exit code.
 /// Help and version requests still print as ArgumentParser renders them.
 public func runMain<Command: ParsableCommand>(_ type: Command.Type, tool: String) -> Never {
+    LoggingSystem.bootstrap { _ in ToolLogHandler(tool: tool) }
     do {
         var cmd = try type.parseAsRoot()
         try cmd.run()

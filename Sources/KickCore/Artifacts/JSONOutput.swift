@@ -10,7 +10,7 @@ public enum JSONOutput {
         let clean = sanitize(object, at: "", bad: &bad)
         for k in bad {
             let place = file.map { " in \($0)" } ?? ""
-            FileHandle.standardError.write(Data("\(ProcessInfo.processInfo.processName): warning: \(k.isEmpty ? "a value" : k)\(place) is not a finite number; written as null\n".utf8))
+            Diagnostics.warning("\(k.isEmpty ? "a value" : k)\(place) is not a finite number; written as null")
         }
         do { return try JSONSerialization.data(withJSONObject: clean, options: options) } catch {
             throw KickError("cannot encode JSON: \(KickError.reason(of: error))", file: file)

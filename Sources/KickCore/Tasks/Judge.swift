@@ -35,7 +35,7 @@ public final class JudgeClient: @unchecked Sendable {
         let names = ["KICK_JUDGE_URL", "KICK_JUDGE_MODEL", "KICK_JUDGE_KEY"]
         let set = names.filter { !(e[$0] ?? "").isEmpty }
         if !set.isEmpty && set.count < 3 {
-            FileHandle.standardError.write(Data("kick-infer: warning: \(set.joined(separator: ", ")) set but not \(names.filter { !set.contains($0) }.joined(separator: ", ")): no judge\n".utf8))
+            Diagnostics.warning("\(set.joined(separator: ", ")) set but not \(names.filter { !set.contains($0) }.joined(separator: ", ")): no judge")
         }
         guard let u = e["KICK_JUDGE_URL"], let url = URL(string: u), let m = e["KICK_JUDGE_MODEL"], let k = e["KICK_JUDGE_KEY"], set.count == 3 else { return nil }
         return JudgeClient(url: url, model: m, key: k, cacheDir: cacheDir)
@@ -111,7 +111,7 @@ public final class JudgeClient: @unchecked Sendable {
             unreachable = true
             let w = "judge at \(endpoint.absoluteString) failed: \(e.description); items are marked not judged"
             warnings.append(w)
-            FileHandle.standardError.write(Data("kick-infer: warning: \(w)\n".utf8))
+            Diagnostics.warning(w)
             return ["not_judged": e.description]
         }
     }

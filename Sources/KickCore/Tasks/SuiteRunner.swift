@@ -122,7 +122,7 @@ public final class SuiteRunner {
         } else if FileManager.default.fileExists(atPath: manifestPath) {
             throw KickError("unreadable manifest (not a JSON object)", file: manifestPath)
         } else {
-            FileHandle.standardError.write(Data("\(ProcessInfo.processInfo.processName): warning: \(path) has no manifest; its sha256 is recorded in the scores but checked against nothing\n".utf8))
+            Diagnostics.warning("\(path) has no manifest; its sha256 is recorded in the scores but checked against nothing")
         }
         return sha
     }

@@ -26,7 +26,7 @@ public struct TaskIngest {
     public let tokenizer: Tokenizer
     public var originals = OriginalSources()
     public var force = false
-    public var log: (String) -> Void = { FileHandle.standardError.write(Data(("kick-ingest: " + $0 + "\n").utf8)) }
+    public var log: (String) -> Void = Diagnostics.note
 
     public init(root: String, outDir: String, profile: Profile, fetcher: PackageFetcher, tokenizer: Tokenizer) {
         self.root = root
