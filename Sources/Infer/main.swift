@@ -60,23 +60,20 @@ struct Run: ParsableCommand {
         defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
-        let modelJSON = ingest + "/model.json"
-        guard let mj = readJSONObject(atPath: modelJSON) else {
-            throw KickError("missing or unreadable; run kick-ingest first", file: modelJSON)
-        }
+        let mj = try IngestedModel.read(path: ingest + "/model.json")
         let bundle = try ModelBundle.open(path: m.model)
-        if let ident = (mj["tokenizer"] as? [String: Any])?["identity"] as? String, ident != bundle.tokenizer.identity {
-            throw KickError("the model's tokenizer (\(bundle.tokenizer.identity)) is not the one the ingest folder was made with (\(ident))", file: m.model)
+        guard mj.tokenizer.identity == bundle.tokenizer.identity else {
+            throw KickError("the model's tokenizer (\(bundle.tokenizer.identity)) is not the one the ingest folder was made with (\(mj.tokenizer.identity))", file: m.model)
         }
         let model = try bundle.loadModel()
-        let seqLen = mj["sequence_length"] as? Int ?? 2048
+        let seqLen = mj.sequenceLength
         let pp = prof.size("perplexity")
         var denseDir = dense
         if denseDir == nil, config != "dense" {
             let cand = ((out as NSString).deletingLastPathComponent as NSString).appendingPathComponent("dense")
             if FileManager.default.fileExists(atPath: cand) { denseDir = cand }
         }
-        var opt = SuiteOptions(config: config, modelName: mj["name"] as? String ?? m.model, ingestDir: ingest, outDir: out, denseDir: denseDir,
+        var opt = SuiteOptions(config: config, modelName: mj.name, ingestDir: ingest, outDir: out, denseDir: denseDir,
                                generation: prof.generation, perplexityWindow: min(pp.window ?? seqLen, seqLen), perplexityWindows: pp.windows)
         opt.batch = batch
         opt.stopAfter = stopAfter

@@ -40,29 +40,6 @@ struct OriginalOptions: ParsableArguments {
     }
 }
 
-/// model.json: what the later stages need to know of the model, written
-/// only when it changed (the sha256 is reused while size and date match).
-func writeModelJSON(_ r: ModelResolver.Resolved, out: String, force: Bool) throws -> Bool {
-    let attrs = try FileManager.default.attributesOfItem(atPath: r.path)
-    let stamp = "\((attrs[.size] as? Int) ?? 0)-\(((attrs[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
-    let old = readJSONObject(atPath: out)
-    if !force, let o = old, o["path"] as? String == r.path, o["stamp"] as? String == stamp, o["tool_version"] as? String == KickVersion.string { return false }
-    let bundle = try ModelBundle.open(path: r.path)
-    let cfg = try JSONSerialization.jsonObject(with: JSONEncoder().encode(bundle.config))
-    let m: [String: Any] = [
-        "schema": "kick.ingest-model/1", "tool_version": KickVersion.string, "name": r.name, "path": r.path, "stamp": stamp,
-        "source": r.sourceDescription, "sha256": try InputHash.of(path: r.path), "config": cfg,
-        "tokenizer": ["kind": bundle.tokenizer.kind.rawValue, "vocab_size": bundle.tokenizer.vocabSize, "identity": bundle.tokenizer.identity,
-                      "add_bos": bundle.tokenizer.addBOS],
-        "chat_template": (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
-        "context_length": r.manifest?.contextLength ?? bundle.config.contextLength,
-        "sequence_length": r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength),
-        "note": r.manifest?.note ?? "",
-    ]
-    try AtomicFile.writeJSON(m, to: out)
-    return true
-}
-
 struct Model: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Resolve the model (fetching the default one) and write ingest/model.json.")
     @OptionGroup var m: ModelOptions
@@ -75,7 +52,7 @@ struct Model: ParsableCommand {
         defer { withExtendedLifetime(held) {} }
         let r = try m.resolve(root: try ProjectRoot.find())
         let path = out + "/model.json"
-        say(try writeModelJSON(r, out: path, force: force) ? "wrote \(path)" : "\(path) is up to date")
+        say(try IngestedModel.write(r, to: path, force: force) ? "wrote \(path)" : "\(path) is up to date")
         print(path)
     }
 }
@@ -188,7 +165,7 @@ struct All: ParsableCommand {
         let held = try OutputLock(folder: dir, wait: lock.wait)
         defer { withExtendedLifetime(held) {} }
         let t0 = Date()
-        say(try writeModelJSON(r, out: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
+        say(try IngestedModel.write(r, to: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
         let bundle = try ModelBundle.open(path: r.path)
         try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.sources, force: force)
         let c = prof.calib

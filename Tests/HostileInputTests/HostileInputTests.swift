@@ -400,4 +400,23 @@ import KickTestSupport
         let ok = try KickTool.run("kick-compress", ["inspect", "--verify", dir + "/c.kick"])
         #expect(ok.status == 0 && ok.out.contains("\"verified\""))
     }
+
+    // MARK: kick's own artifacts read back typed
+
+    @Test func modelJSONWithARenamedKeyOrAnotherSchemaIsAnError() throws {
+        let dir = tempDir("model-json")
+        _ = try tinyGGUF(dir + "/m.gguf")
+        let r = try ModelResolver(root: dir).resolve(dir + "/m.gguf", modelDir: nil)
+        #expect(try IngestedModel.write(r, to: dir + "/model.json", force: false))
+        #expect(try !IngestedModel.write(r, to: dir + "/model.json", force: false))  // up to date
+        let m = try IngestedModel.read(path: dir + "/model.json")
+        #expect(m.sequenceLength == 256 && m.tokenizer.vocabSize == 300 && m.config.numLayers == 2)
+        let text = try String(contentsOfFile: dir + "/model.json", encoding: .utf8)
+        try text.replacingOccurrences(of: "\"sequence_length\"", with: "\"seq_len\"").write(toFile: dir + "/renamed.json", atomically: true, encoding: .utf8)
+        let e = #expect(throws: KickError.self) { try IngestedModel.read(path: dir + "/renamed.json") }
+        #expect(e?.file == dir + "/renamed.json")
+        try text.replacingOccurrences(of: "kick.ingest-model/1", with: "kick.ingest-model/2").write(toFile: dir + "/v2.json", atomically: true, encoding: .utf8)
+        let v = #expect(throws: KickError.self) { try IngestedModel.read(path: dir + "/v2.json") }
+        #expect(v?.message.contains("is not kick.ingest-model/1") == true)
+    }
 }

@@ -1,0 +1,67 @@
+import Foundation
+
+/// `ingest/model.json` (`kick.ingest-model/1`): what the later stages need
+/// to know of the model. Read back typed: a missing or renamed field is an
+/// error naming the file, never a silent default.
+public struct IngestedModel: Codable, Sendable, Equatable {
+    public static let schemaName = "kick.ingest-model/1"
+
+    public struct TokenizerInfo: Codable, Sendable, Equatable {
+        public var kind: String
+        public var vocabSize: Int
+        public var identity: String
+        public var addBOS: Bool
+        enum CodingKeys: String, CodingKey { case kind, identity, vocabSize = "vocab_size", addBOS = "add_bos" }
+    }
+
+    public var schema = IngestedModel.schemaName
+    public var toolVersion = KickVersion.string
+    public var name: String
+    public var path: String
+    /// size and modification time of the source, to reuse the sha256
+    public var stamp: String
+    public var source: String
+    public var sha256: String
+    public var config: LlamaConfig
+    public var tokenizer: TokenizerInfo
+    public var chatTemplate: String
+    public var contextLength: Int
+    /// the longest prompt + answer the tasks build (MMLU's shots are cut to it)
+    public var sequenceLength: Int
+    public var note: String
+
+    enum CodingKeys: String, CodingKey {
+        case schema, name, path, stamp, source, sha256, config, tokenizer, note
+        case toolVersion = "tool_version", chatTemplate = "chat_template", contextLength = "context_length", sequenceLength = "sequence_length"
+    }
+
+    public static func read(path: String) throws -> IngestedModel {
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("missing; run kick-ingest first", file: path) }
+        if let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let s = o["schema"] as? String, s != schemaName {
+            throw KickError("schema \(KickError.quote(s)) is not \(schemaName); rerun kick-ingest with this kick", file: path)
+        }
+        do { return try JSONDecoder().decode(IngestedModel.self, from: d) } catch {
+            throw KickError("not a \(schemaName) file: \(KickError.quote(String(describing: error)))", file: path)
+        }
+    }
+
+    /// Writes `out` for the resolved model unless it is up to date (same
+    /// path, size, date and kick version). Returns whether it wrote.
+    public static func write(_ r: ModelResolver.Resolved, to out: String, force: Bool) throws -> Bool {
+        let attrs = try FileManager.default.attributesOfItem(atPath: r.path)
+        let stamp = "\((attrs[.size] as? Int) ?? 0)-\(((attrs[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
+        if !force, let old = try? read(path: out), old.path == r.path, old.stamp == stamp, old.toolVersion == KickVersion.string { return false }
+        let bundle = try ModelBundle.open(path: r.path)
+        let t = bundle.tokenizer
+        let m = IngestedModel(
+            name: r.name, path: r.path, stamp: stamp, source: r.sourceDescription, sha256: try InputHash.of(path: r.path), config: bundle.config,
+            tokenizer: .init(kind: t.kind.rawValue, vocabSize: t.vocabSize, identity: t.identity, addBOS: t.addBOS),
+            chatTemplate: (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
+            contextLength: r.manifest?.contextLength ?? bundle.config.contextLength,
+            sequenceLength: r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength), note: r.manifest?.note ?? "")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try enc.encode(m), to: out)
+        return true
+    }
+}
