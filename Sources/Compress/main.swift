@@ -118,11 +118,12 @@ struct Convert: ParsableCommand {
         let t0 = Date()
         try CheckpointEncoder.write(bundle: bundle, to: out, metadata: ["method": "dense"], transform: { _, _ in [:] })
         let seconds = Date().timeIntervalSince(t0)
-        let manifest: [String: Any] = ["schema": "kick.compress/1", "tool_version": KickVersion.string, "config": "dense",
-                                       "source": ["path": model, "sha256": try InputHash.of(path: model)],
-                                       "checkpoint": ["path": out, "sha256": try InputHash.of(path: out)],
-                                       "report": ["seconds": seconds]]
-        try AtomicFile.writeJSON(manifest, to: out + ".manifest.json")
+        var report = CompressionReport()
+        report.seconds = seconds
+        report.peakRSSBytes = PeakMemory.residentBytes()
+        try CompressManifest(spec: nil, trueSequential: false, source: .init(path: model, sha256: try InputHash.of(path: model)),
+                             calibration: nil, calibrationShape: nil, checkpoint: .init(path: out, sha256: try InputHash.of(path: out)),
+                             report: report).write(to: out + ".manifest.json")
         try printJSON(["out": out, "seconds": seconds])
     }
 }

@@ -346,6 +346,9 @@ import KickTestSupport
         _ = try tinyGGUF(dir + "/m.gguf")
         var r = try KickTool.run("kick-compress", ["convert", "--model", "m.gguf", "--out", "c.kick"], in: dir)
         #expect(r.status == 0, "\(r.err)")
+        // the dense manifest comes from the same writer as a compressed one's
+        let m = try CompressManifest.read(path: dir + "/c.kick.manifest.json")
+        #expect(m.config == "dense" && m.spec == nil && m.report.seconds > 0)
         try FileManager.default.createDirectory(atPath: dir + "/cfg", withIntermediateDirectories: true)
         try "x".write(toFile: dir + "/cfg/a", atomically: true, encoding: .utf8)
         r = try KickTool.run("kick-compress", ["archive", "--out", "c.tar.zst", "cfg"], in: dir)

@@ -1,15 +1,19 @@
 import Foundation
 
-/// The `kick.compress/1` manifest written beside a compressed checkpoint.
+/// The `kick.compress/1` manifest written beside every checkpoint, dense
+/// (`kick-compress convert`: no spec, no calibration) or compressed.
 public struct CompressManifest: Codable, Sendable {
+    public static let schemaName = "kick.compress/1"
     public struct Input: Codable, Sendable {
         public var path: String
         public var sha256: String
         public init(path: String, sha256: String) { self.path = path; self.sha256 = sha256 }
     }
-    public var schema = "kick.compress/1"
+    public var schema = CompressManifest.schemaName
     public var toolVersion = KickVersion.string
-    public var spec: CompressionSpec
+    /// The configuration's name: `dense` or the spec's.
+    public var config: String
+    public var spec: CompressionSpec?
     public var trueSequential: Bool
     public var source: Input
     public var calibration: Input?
@@ -19,8 +23,9 @@ public struct CompressManifest: Codable, Sendable {
     public var checkpoint: Input
     public var report: CompressionReport
 
-    public init(spec: CompressionSpec, trueSequential: Bool, source: Input, calibration: Input?, calibrationShape: [Int]?,
+    public init(spec: CompressionSpec?, trueSequential: Bool, source: Input, calibration: Input?, calibrationShape: [Int]?,
                 checkpoint: Input, report: CompressionReport) {
+        self.config = spec?.configName ?? "dense"
         self.spec = spec
         self.trueSequential = trueSequential
         self.source = source
@@ -37,6 +42,19 @@ public struct CompressManifest: Codable, Sendable {
         // an output error over all-zero calibration inputs is 0/0
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try enc.encode(self), to: path)
+    }
+
+    public static func read(path: String) throws -> CompressManifest {
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("missing", file: path) }
+        if let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let s = o["schema"] as? String, s != schemaName {
+            throw KickError("schema \(KickError.quote(s)) is not \(schemaName)", file: path)
+        }
+        let dec = JSONDecoder()
+        dec.keyDecodingStrategy = .convertFromSnakeCase
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try dec.decode(CompressManifest.self, from: d) } catch {
+            throw KickError("not a \(schemaName) manifest: \(KickError.quote(String(describing: error)))", file: path)
+        }
     }
 }
 

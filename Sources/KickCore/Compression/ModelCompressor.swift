@@ -17,6 +17,9 @@ public struct CompressionReport: Codable, Sendable {
     public var secondsPerBlock: [Double] = []
     public var seconds = 0.0
     public var peakRSSBytes = 0
+    public init() {}
+    // the manifest's snake-case keys: "peak_rss_bytes" reads back as "peakRssBytes"
+    enum CodingKeys: String, CodingKey { case layers, secondsPerBlock, seconds, peakRSSBytes = "peakRssBytes" }
 }
 
 /// Compresses a whole model one decoder block at a time (the reference

@@ -45,8 +45,9 @@ public struct ReportBuilder {
             }
             let ck = "\(work)/compress/\(c)/model.kick"
             if let a = try? FileManager.default.attributesOfItem(atPath: ck), let n = a[.size] as? Int { l.checkpointBytes[c] = n }
-            if let o = readJSONObject(atPath: ck + ".manifest.json"),
-               let r = o["report"] as? [String: Any], let s = (r["seconds"] as? NSNumber)?.doubleValue { l.compressSeconds[c] = s }
+            if FileManager.default.fileExists(atPath: ck + ".manifest.json") {
+                l.compressSeconds[c] = try CompressManifest.read(path: ck + ".manifest.json").report.seconds
+            }
         }
         return l
     }
