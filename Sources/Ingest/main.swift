@@ -112,40 +112,13 @@ struct Calib: ParsableCommand {
 
     func run() throws {
         let root = try ProjectRoot.find()
-        let path = out ?? calibPath(ingest: ingest!, corpus: corpus, samples: samples, length: length, seed: seed)
+        let path = out ?? CalibrationManifest.path(ingest: ingest!, corpus: corpus, samples: samples, length: length, seed: seed)
         let held = try OutputLock(file: path, wait: lock.wait)
         defer { withExtendedLifetime(held) {} }
-        try makeCalib(root: root, modelPath: try m.resolve(root: root).path, corpus: corpus, samples: samples, length: length, seed: seed, out: path, force: force)
+        say(try CalibrationManifest.build(root: root, modelPath: try m.resolve(root: root).path, corpus: corpus, samples: samples,
+                                          length: length, seed: seed, out: path, force: force))
         print(path)
     }
-}
-
-func calibPath(ingest: String, corpus: String, samples: Int, length: Int, seed: UInt64) -> String {
-    let name = corpus.hasPrefix("c4-json-gz:") ? "c4" : corpus
-    return "\(ingest)/calib/\(name)-n\(samples)-l\(length)-s\(seed).tok"
-}
-
-func makeCalib(root: String, modelPath: String, corpus: String, samples: Int, length: Int, seed: UInt64, out: String, force: Bool) throws {
-    let bundle = try ModelBundle.open(path: modelPath)
-    let manifestPath = out + ".manifest.json"
-    if !force, let o = readJSONObject(atPath: manifestPath),
-       o["tokenizer"] as? String == bundle.tokenizer.identity, o["corpus"] as? String == corpus, o["tool_version"] as? String == KickVersion.string,
-       let sha = o["sha256"] as? String, (try? SHA256.hex(ofFile: out)) == sha {
-        say("\(out) is up to date, nothing to do")
-        return
-    }
-    let (docs, source) = try CalibrationCorpus.documents(corpus, root: root, fetcher: PackageFetcher())
-    let windows = try WikiCorpus.sampleWindows(docs, tokenizer: bundle.tokenizer, samples: samples, length: length, seed: seed)
-    let set = CalibrationSet(windows: windows, vocabSize: bundle.tokenizer.vocabSize, tokenizerIdentity: bundle.tokenizer.identity)
-    try set.write(to: out)
-    let manifest: [String: Any] = [
-        "schema": "kick.calib/1", "tool_version": KickVersion.string, "corpus": corpus, "source": source,
-        "samples": samples, "length": length, "seed": seed, "tokenizer": bundle.tokenizer.identity,
-        "rule": "one window per document holding more than L tokens, documents in a seeded order, start drawn uniformly",
-        "sha256": try InputHash.of(path: out),
-    ]
-    try AtomicFile.writeJSON(manifest, to: manifestPath)
-    say("wrote \(out) (\(samples) × \(length) tokens from \(corpus))")
 }
 
 struct All: ParsableCommand {
@@ -169,8 +142,9 @@ struct All: ParsableCommand {
         let bundle = try ModelBundle.open(path: r.path)
         try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.sources, force: force)
         let c = prof.calib
-        try makeCalib(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
-                      out: calibPath(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed), force: force)
+        say(try CalibrationManifest.build(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
+                                          out: CalibrationManifest.path(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed),
+                                          force: force))
         say(String(format: "all done in %.1f s (profile %@)", Date().timeIntervalSince(t0), prof.name))
         print(dir)
     }
@@ -192,7 +166,7 @@ struct ProfileField: ParsableCommand {
         switch field {
         case .configs: print(p.configs.joined(separator: " "))
         case .tasks: print(TaskIngest.tasks.joined(separator: " "))
-        case .calibName: print(calibPath(ingest: "", corpus: p.calib.corpus, samples: p.calib.samples, length: p.calib.length, seed: p.calib.seed).dropFirst("/calib/".count))
+        case .calibName: print(CalibrationManifest.fileName(corpus: p.calib.corpus, samples: p.calib.samples, length: p.calib.length, seed: p.calib.seed))
         }
     }
 }
