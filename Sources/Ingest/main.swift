@@ -14,32 +14,6 @@ struct KickIngest: ParsableCommand {
 
 func say(_ s: String) { FileHandle.standardError.write(Data("kick-ingest: \(s)\n".utf8)) }
 
-struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A model name with a models/<name>.json manifest, or a path to a .gguf file, a Hugging Face folder or a .kick checkpoint.")
-    var model = "smollm2-135m"
-    @Option(name: .customLong("model-dir"), help: "The Hugging Face folder of a named model (else MODEL_DIR or $KICK_MODELS/<name>).")
-    var modelDir: String?
-
-    func resolve(root: String) throws -> ModelResolver.Resolved { try ModelResolver(root: root).resolve(model, modelDir: modelDir) }
-}
-
-struct OriginalOptions: ParsableArguments {
-    @Option(name: .long, help: "factoid from FreebaseQA JSON instead of the TriviaQA topics.") var freebaseqa: String?
-    @Option(name: .customLong("mmlu-dir"), help: "mmlu from the original CSV folders (test/, dev/).") var mmluDir: String?
-    @Option(name: .customLong("triviaqa-rc"), help: "icrqa open book from TriviaQA rc JSON.") var triviaqaRC: String?
-    @Option(name: .customLong("triviaqa-evidence"), help: "The TriviaQA evidence folder (wikipedia/, web/).") var triviaqaEvidence: String?
-    @Option(name: .customLong("cnndm-dir"), help: "summarization from CNN/DailyMail .story files.") var cnndmDir: String?
-    @Option(name: .customLong("mtbench-questions"), help: "instruct from an MT-Bench question.jsonl.") var mtbenchQuestions: String?
-    @Option(name: .long, help: "perplexity from a WikiText raw file.") var wikitext: String?
-
-    var sources: OriginalSources {
-        var o = OriginalSources()
-        o.freebaseQA = freebaseqa; o.mmluDir = mmluDir; o.triviaQARC = triviaqaRC; o.triviaQAEvidence = triviaqaEvidence
-        o.cnnDailyMailDir = cnndmDir; o.mtBenchQuestions = mtbenchQuestions; o.wikiText = wikitext
-        return o
-    }
-}
-
 struct Model: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Resolve the model (fetching the default one) and write ingest/model.json.")
     @OptionGroup var m: ModelOptions
@@ -72,23 +46,10 @@ struct Tasks: ParsableCommand {
         defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let bundle = try ModelBundle.open(path: try m.resolve(root: root).path)
-        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: try Profile.load(profile, root: root), out: out,
-                       tasks: tasks?.tasks ?? TaskIngest.tasks, originals: originals.sources, force: force)
-    }
-}
-
-func buildTasks(root: String, tokenizer: Tokenizer, profile: Profile, out: String, tasks: [String], originals: OriginalSources, force: Bool) throws {
-    var ti = TaskIngest(root: root, outDir: out, profile: profile, fetcher: PackageFetcher(), tokenizer: tokenizer)
-    ti.originals = originals
-    ti.force = force
-    for t in tasks {
-        let t0 = Date()
-        let (m, built) = try ti.build(t)
-        let n = m["items"] as? Int ?? 0, avail = m["items_available"] as? Int ?? 0
-        var extra = ""
-        if let tok = m["tokens"] as? Int { extra = ", \(tok) tokens" }
-        say(built ? String(format: "%@: %d of %d items%@ (%.1f s)", t, n, avail, extra, Date().timeIntervalSince(t0))
-                  : "\(t): up to date (\(n) of \(avail) items\(extra)), nothing to do")
+        var ti = TaskIngest(root: root, outDir: out, profile: try Profile.load(profile, root: root), fetcher: PackageFetcher(), tokenizer: bundle.tokenizer)
+        ti.originals = originals.sources
+        ti.force = force
+        try ti.buildAll(tasks?.tasks ?? TaskIngest.tasks, report: say)
     }
 }
 
@@ -140,34 +101,16 @@ struct All: ParsableCommand {
         let t0 = Date()
         say(try IngestedModel.write(r, to: dir + "/model.json", force: force) ? "model: wrote \(dir)/model.json" : "model: up to date, nothing to do")
         let bundle = try ModelBundle.open(path: r.path)
-        try buildTasks(root: root, tokenizer: bundle.tokenizer, profile: prof, out: dir, tasks: TaskIngest.tasks, originals: originals.sources, force: force)
+        var ti = TaskIngest(root: root, outDir: dir, profile: prof, fetcher: PackageFetcher(), tokenizer: bundle.tokenizer)
+        ti.originals = originals.sources
+        ti.force = force
+        try ti.buildAll(TaskIngest.tasks, report: say)
         let c = prof.calib
         say(try CalibrationManifest.build(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
                                           out: CalibrationManifest.path(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed),
                                           force: force))
         say(String(format: "all done in %.1f s (profile %@)", Date().timeIntervalSince(t0), prof.name))
         print(dir)
-    }
-}
-
-/// What make needs of a profile, read by the same code every stage reads it
-/// with: a malformed profile stops make with this error, not an empty grid.
-struct ProfileField: ParsableCommand {
-    enum Field: String, ExpressibleByArgument, CaseIterable {
-        case configs, tasks, calibName = "calib-name"
-    }
-    static let configuration = CommandConfiguration(commandName: "profile",
-        abstract: "Print one field of a profile for make: its configurations, the task list, or the calibration file's name.")
-    @Option(name: .long, help: "smoke, quick, full, …") var profile = "quick"
-    @Option(name: .long, help: "configs, tasks or calib-name.") var field: Field
-
-    func run() throws {
-        let p = try Profile.load(profile, root: try ProjectRoot.find())
-        switch field {
-        case .configs: print(p.configs.joined(separator: " "))
-        case .tasks: print(TaskIngest.tasks.joined(separator: " "))
-        case .calibName: print(CalibrationManifest.fileName(corpus: p.calib.corpus, samples: p.calib.samples, length: p.calib.length, seed: p.calib.seed))
-        }
     }
 }
 

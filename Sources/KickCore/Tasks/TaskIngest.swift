@@ -169,6 +169,18 @@ public struct TaskIngest {
         }
     }
 
+    /// Builds each task file that is not up to date; `report` gets one line per task.
+    public func buildAll(_ tasks: [String], report: (String) -> Void) throws {
+        for t in tasks {
+            let t0 = Date()
+            let (m, built) = try build(t)
+            let n = m["items"] as? Int ?? 0, avail = m["items_available"] as? Int ?? 0
+            let extra = (m["tokens"] as? Int).map { ", \($0) tokens" } ?? ""
+            report(built ? String(format: "%@: %d of %d items%@ (%.1f s)", t, n, avail, extra, Date().timeIntervalSince(t0))
+                         : "\(t): up to date (\(n) of \(avail) items\(extra)), nothing to do")
+        }
+    }
+
     /// Builds one task file unless its manifest already matches. Returns
     /// the manifest and whether work was done.
     @discardableResult
