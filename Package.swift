@@ -39,6 +39,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // SHA-256 at BoringSSL's speed: every checkpoint load and download is hashed
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         // property-based round-trip tests (test target only)
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
@@ -53,7 +55,8 @@ let package = Package(
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
         .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels",
-                                                 .product(name: "Logging", package: "swift-log")],
+                                                 .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: kickCoreSettings),
         // What the executables share: one entry point that words every error.
         .target(name: "KickCLI", dependencies: [

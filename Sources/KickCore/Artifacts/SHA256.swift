@@ -1,90 +1,23 @@
+import Crypto
 import Foundation
 
-/// SHA-256 (FIPS 180-4), for pinning downloads and naming artifacts by
-/// their inputs. Streams: update with chunks, then finalize.
+/// SHA-256, for pinning downloads, verifying checkpoints and naming
+/// artifacts by their inputs. Streams: update with chunks, then finalize.
+/// It wraps swift-crypto's (BoringSSL's, with the CPU's SHA instructions):
+/// 1.44–1.57 GB/s on a 1 GiB buffer here against 0.15–0.18 GB/s for the
+/// hand-written Swift it replaced (see README).
 public struct SHA256 {
-    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
-        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-    private var buffer = [UInt8](repeating: 0, count: 64)
-    private var buffered = 0
-    private var total: UInt64 = 0
-
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
+    private var inner = Crypto.SHA256()
 
     public init() {}
 
     public mutating func update(_ s: String) { update(Array(s.utf8)) }
     public mutating func update(_ d: Data) { d.withUnsafeBytes { update($0) } }
     public mutating func update(_ a: [UInt8]) { a.withUnsafeBytes { update($0) } }
+    public mutating func update(_ p: UnsafeRawBufferPointer) { inner.update(bufferPointer: p) }
 
-    public mutating func update(_ p: UnsafeRawBufferPointer) {
-        var i = 0
-        let n = p.count
-        total &+= UInt64(n)
-        if buffered > 0 {
-            while buffered < 64 && i < n { buffer[buffered] = p[i]; buffered += 1; i += 1 }
-            if buffered == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffered = 0
-            }
-        }
-        while n - i >= 64 {
-            compress(p.baseAddress! + i)
-            i += 64
-        }
-        while i < n { buffer[buffered] = p[i]; buffered += 1; i += 1 }
-    }
-
-    private mutating func compress(_ p: UnsafeRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            for t in 0..<16 { w[t] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: t * 4, as: UInt32.self)) }
-            for t in 16..<64 {
-                let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-                let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
-                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-            }
-            var (a, b, c, d, e, f, g, hh) = h
-            Self.k.withUnsafeBufferPointer { k in
-                for t in 0..<64 {
-                    let S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-                    let ch = (e & f) ^ (~e & g)
-                    let t1 = hh &+ S1 &+ ch &+ k[t] &+ w[t]
-                    let S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-                    let maj = (a & b) ^ (a & c) ^ (b & c)
-                    let t2 = S0 &+ maj
-                    hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-                }
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
-        }
-    }
-
-    @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-
-    public mutating func finalize() -> [UInt8] {
-        let bits = total &* 8
-        var pad: [UInt8] = [0x80]
-        let rem = Int((total + 1) % 64)
-        pad += [UInt8](repeating: 0, count: rem <= 56 ? 56 - rem : 120 - rem)
-        for i in (0..<8).reversed() { pad.append(UInt8(truncatingIfNeeded: bits >> (UInt64(i) * 8))) }
-        let saved = total
-        update(pad)
-        total = saved
-        var out: [UInt8] = []
-        for v in [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7] {
-            out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
-        }
-        return out
-    }
+    /// The 32-byte digest.
+    public func finalize() -> [UInt8] { Array(inner.finalize()) }
 
     public static func hex(of data: Data) -> String {
         var h = SHA256()
@@ -92,20 +25,29 @@ public struct SHA256 {
         return h.finalize().hex
     }
 
-    /// Hashes a file by streaming it in 4 MiB reads.
+    /// Hashes a file through a memory map, in 64 MiB steps; a FIFO or
+    /// device is refused, never read.
     public static func hex(ofFile path: String) throws -> String {
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw KickError("cannot open for hashing", file: path) }
-        defer { try? fh.close() }
+        guard let fd = try RegularFile.open(path) else { throw KickError("cannot open for hashing: no such file", file: path) }
+        close(fd)
+        let map = try MappedFile(path: path)
         var h = SHA256()
-        while true {
-            let chunk = fh.readData(ofLength: 4 << 20)
-            if chunk.isEmpty { break }
-            h.update(chunk)
+        var at = 0
+        while at < map.size {
+            let n = min(64 << 20, map.size - at)
+            h.update(try map.slice(offset: at, length: n, what: "bytes to hash"))
+            at += n
         }
         return h.finalize().hex
     }
 }
 
 extension Array where Element == UInt8 {
-    public var hex: String { map { String(format: "%02x", $0) }.joined() }
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(count * 2)
+        for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
