@@ -59,6 +59,19 @@ import KickTestSupport
         }
     }
 
+    @Test func aModelWithNaNWeightsRunsToNullsAndIsNotCompressed() throws {
+        let dir = tempDir("nan-model")
+        _ = try tinyGGUF(dir + "/nan.gguf") { $0.blocks[0].linear[.q]!.data[3] = .nan }
+        var r = try KickTool.run("kick-infer", ["perplexity", "--model", dir + "/nan.gguf", "--tokens", "1,2,3,4"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("\"perplexity\":null"))
+        #expect(r.err.contains("warning: perplexity is not a finite number; written as null"))
+        r = try KickTool.run("kick-compress", ["model", "--method", "magnitude", "--sparsity", "0.5", "--model", dir + "/nan.gguf", "--out", dir + "/o"])
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("kick-compress: error: \(dir)/nan.gguf: block 0: the weight holds NaN"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o/model.kick"))
+    }
+
     @Test func nanWeightsAreRefusedBeforeAnyAlgebra() throws {
         var w = Matrix(rows: 2, cols: 4, data: [1, 2, 3, 4, 5, 6, 7, .nan])
         for spec in [CompressionSpec(method: .magnitude, pattern: .unstructured(0.5)),

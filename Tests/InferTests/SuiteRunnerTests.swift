@@ -75,6 +75,8 @@ import KickTestSupport
             // finishing order differs with the batch; the records do not
             #expect(try Self.untimed("\(a)/\(t).jsonl").sorted() == Self.untimed("\(b)/\(t).jsonl").sorted(), "\(t)")
             #expect(sa.items == sa.itemsInTaskFile && sa.items > 0, "\(t)")
+            // the scores name the task file they were scored from
+            #expect(try TaskScores.read(path: "\(a)/\(t).scores.json").taskFileSHA256 == SHA256.hex(ofFile: "\(Self.fixture.ingest)/tasks/\(t).jsonl"))
         }
         // every task scored what it promises
         let mm = try TaskScores.read(path: a + "/mmlu.scores.json")

@@ -60,12 +60,15 @@ public enum KickTool {
 /// A tiny byte-level GGUF model (random weights, 300-token vocabulary) for
 /// tests that need a real file; `metadata` is appended after the model's
 /// own keys, so a repeated key overrides it.
-public func tinyGGUF(_ path: String, layers: Int = 2, metadata: [(String, GGUFWriter.Value)] = []) throws -> LlamaConfig {
+public func tinyGGUF(_ path: String, layers: Int = 2, metadata: [(String, GGUFWriter.Value)] = [],
+                     edit: (inout LlamaWeights) -> Void = { _ in }) throws -> LlamaConfig {
     let c = LlamaConfig(vocabSize: 300, hiddenSize: 32, intermediateSize: 64, numLayers: layers, numHeads: 4, numKVHeads: 2,
                         contextLength: 256, ropeStyle: .halves)
     var toks = (0..<256).map { String(ByteLevelMap.byteToScalar[$0]) } + ["<|im_start|>", "<|im_end|>"]
     toks += (toks.count..<300).map { "tok\($0)" }
-    try LlamaExport.gguf(c, .random(c, seed: 3, scale: 0.5), to: path, extraMetadata: [
+    var w = LlamaWeights.random(c, seed: 3, scale: 0.5)
+    edit(&w)
+    try LlamaExport.gguf(c, w, to: path, extraMetadata: [
         ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
         ("tokenizer.ggml.tokens", .strings(toks)), ("tokenizer.ggml.merges", .strings([])),
         ("tokenizer.ggml.eos_token_id", .u32(257)),
