@@ -178,8 +178,10 @@ bench: build
 FUZZ_BIN := .build-fuzz/debug/kick-fuzz
 SECONDS ?= 60
 FUZZ_JOBS ?= 2
+# (a second try re-plans when the root package's files moved since the last fuzz build)
+FUZZ_SWIFT_BUILD := swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --scratch-path ../.build-fuzz
 fuzz-build: deps
-	cd Fuzz && swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --scratch-path ../.build-fuzz
+	cd Fuzz && { $(FUZZ_SWIFT_BUILD) || $(FUZZ_SWIFT_BUILD); }
 
 fuzz: fuzz-build
 	@mkdir -p work/fuzz

@@ -396,6 +396,15 @@ import KickTestSupport
         let b = ReportBuilder(work: dir, outDir: dir + "/report", configs: ["dense"], model: "m")
         let e = #expect(throws: KickError.self) { try b.load() }
         #expect(e?.file == dir + "/infer/dense/factoid.scores.json")
+        // a scores file of another schema version is refused, not misread
+        let s = TaskScores(config: "dense", task: "factoid", model: "m", items: 1, itemsInTaskFile: 1, notes: [], metrics: [],
+                           secondsLogged: 0, tokensGenerated: 0, tokensPerSecond: 0)
+        try s.write(to: dir + "/s.json")
+        #expect(try TaskScores.read(path: dir + "/s.json").task == "factoid")
+        let v2 = try String(contentsOfFile: dir + "/s.json", encoding: .utf8).replacingOccurrences(of: "kick.scores/1", with: "kick.scores/2")
+        try v2.write(toFile: dir + "/s2.json", atomically: true, encoding: .utf8)
+        let v = #expect(throws: KickError.self) { try TaskScores.read(path: dir + "/s2.json") }
+        #expect(v?.message.contains("is not kick.scores/1") == true)
     }
 
     // MARK: 10. inspect --verify

@@ -71,6 +71,11 @@ public struct TaskScores: Codable, Sendable {
         guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         let dec = JSONDecoder()
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try dec.decode(TaskScores.self, from: d) } catch { throw KickError("not a kick.scores/1 file: \(error)", file: path) }
+        let s: TaskScores
+        do { s = try dec.decode(TaskScores.self, from: d) } catch {
+            throw KickError("not a kick.scores/1 file: \(KickError.quote(String(describing: error)))", file: path)
+        }
+        guard s.schema == "kick.scores/1" else { throw KickError("schema \(KickError.quote(s.schema)) is not kick.scores/1", file: path) }
+        return s
     }
 }
