@@ -3,14 +3,37 @@ import Foundation
 /// Every failure kick reports to a user: what went wrong and, where there is
 /// one, the file it concerns, so a message always names the file and the problem.
 public struct KickError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure, for callers and tests that act on it rather
+    /// than on the wording.
+    public enum Code: String, Sendable {
+        case general
+        /// a file, model or member that should exist does not
+        case notFound
+        /// bytes that are not what their format says (a corrupt or hostile file)
+        case malformed
+        /// a value that is out of range or inconsistent (a config field, a flag)
+        case invalidValue
+        /// another run holds the output
+        case inUse
+        /// kick will not do it: write through a link, replace a device, exceed a limit
+        case refused
+        /// the system failed: read-only, full, permission
+        case io
+    }
+
     public let file: String?
     public let message: String
+    public let code: Code
+    /// The underlying error, where one caused this.
+    public let cause: (any Error & Sendable)?
     /// The process exit status an executable ends with for this error.
     public let exitCode: Int32
 
-    public init(_ message: String, file: String? = nil, exitCode: Int32 = 1) {
+    public init(_ message: String, file: String? = nil, code: Code = .general, cause: (any Error & Sendable)? = nil, exitCode: Int32 = 1) {
         self.message = message
         self.file = file
+        self.code = code
+        self.cause = cause
         self.exitCode = exitCode
     }
 
@@ -21,7 +44,7 @@ public struct KickError: Error, CustomStringConvertible, Sendable {
         if let k = error as? KickError { self = k; return }
         let ns = error as NSError
         let path = file ?? (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
-        self.init(Self.reason(of: error), file: path)
+        self.init(Self.reason(of: error), file: path, code: .io, cause: ns)
     }
 
     /// The errno behind an error, where Foundation recorded one.

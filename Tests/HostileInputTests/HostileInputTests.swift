@@ -100,7 +100,7 @@ import KickTestSupport
         #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/h0.gguf") }
         _ = try tinyGGUF(dir + "/r0.gguf", metadata: [("llama.rope.freq_base", .f32(0))])
         let e = #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/r0.gguf") }
-        #expect(e?.message.contains("rope theta") == true)
+        #expect(e?.code == .invalidValue && e?.message.contains("rope theta") == true)
         let json = #"{"vocab_size":300,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":0,"rms_norm_eps":1e-5}"#
         let c = try JSONDecoder().decode(LlamaConfig.self, from: Data(json.utf8))
         #expect(throws: KickError.self) { try c.validate() }
@@ -126,7 +126,7 @@ import KickTestSupport
         try #"{"architectures":["LlamaForCausalLM"],"vocab_size":300,"hidden_size":32,"intermediate_size":64,"num_hidden_layers":1,"num_attention_heads":4}"#
             .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         let t0 = Date()
-        #expect(throws: KickError.self) { try MappedFile(path: dir + "/model.safetensors") }
+        #expect(try #require(#expect(throws: KickError.self) { try MappedFile(path: dir + "/model.safetensors") }).code == .refused)
         #expect(throws: KickError.self) { try Npy.read(path: dir + "/w.npy") }
         #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/m.gguf") }
         #expect(throws: KickError.self) { try CalibrationSet.read(path: dir + "/c.tok") }
@@ -145,7 +145,7 @@ import KickTestSupport
         try FileManager.default.createDirectory(atPath: dir + "/T", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: dir + "/T/cfg", withDestinationPath: dir + "/elsewhere")
         let e = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/a.tar.zst", into: dir + "/T") }
-        #expect(e?.message.contains("symbolic link") == true)
+        #expect(e?.code == .refused && e?.file == dir + "/T/cfg")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/elsewhere").isEmpty)
         // a link at the file's own name is refused too
         try FileManager.default.removeItem(atPath: dir + "/T/cfg")
@@ -161,7 +161,8 @@ import KickTestSupport
         #expect(mkfifo(dir + "/fifo", 0o644) == 0)
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/target")
         for p in ["/fifo", "/link"] {
-            #expect(throws: KickError.self) { try AtomicFile.write("x", to: dir + p) }
+            let e = #expect(throws: KickError.self) { try AtomicFile.write("x", to: dir + p) }
+            #expect(e?.code == .refused)
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/target"))
         var st = stat()
@@ -181,7 +182,7 @@ import KickTestSupport
         let big = [UInt8](repeating: 0, count: 3 << 20)
         try Data(ustar([("kick-archive.json", [UInt8](manifest)), ("c/a.bin", big)])).write(to: URL(fileURLWithPath: dir + "/bomb.tar"))
         let e = #expect(throws: KickError.self) { try CheckpointArchive.extract(dir + "/bomb.tar", into: dir + "/T") }
-        #expect(e?.message.contains("more than the 10 bytes") == true)
+        #expect(e?.code == .refused && e?.message.contains("more than the 10 bytes") == true)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/T").filter { !$0.hasPrefix(".kick.lock") }.isEmpty)
         // the manifest last (older archives): still read first, still bounded
         try Data(ustar([("c/a.bin", big), ("kick-archive.json", [UInt8](manifest))])).write(to: URL(fileURLWithPath: dir + "/late.tar"))
@@ -241,6 +242,7 @@ import KickTestSupport
         }
         taken.wait()
         let e = #expect(throws: KickError.self) { try OutputLock(folder: dir) }
+        #expect(e?.code == .inUse)
         #expect(e?.description == "\(dir): in use by process \(getpid()); wait for it, or pass --wait")
         let t0 = Date()
         let second = try OutputLock(folder: dir, wait: true)
@@ -338,6 +340,8 @@ import KickTestSupport
 
     @Test func systemErrorsAreWordedNotDumped() {
         #expect(KickError(describing: CocoaError(.fileWriteVolumeReadOnly), file: "a").description == "a: read-only file system")
+        #expect(KickError(describing: CocoaError(.fileWriteVolumeReadOnly), file: "a").code == .io)
+        #expect(KickError(describing: CocoaError(.fileWriteVolumeReadOnly), file: "a").cause != nil)
         #expect(KickError(describing: CocoaError(.fileWriteOutOfSpace), file: "a").description == "a: no space left on device")
         #expect(KickError(describing: POSIXError(.ENAMETOOLONG), file: "a").description == "a: file name too long")
         #expect(KickError(describing: POSIXError(.EROFS), file: "a").description == "a: read-only file system")

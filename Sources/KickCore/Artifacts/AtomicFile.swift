@@ -21,7 +21,7 @@ public enum AtomicFile {
         } catch {
             unlink(tmp)
             if let k = error as? KickError { throw k }
-            throw KickError("cannot write: \(KickError.reason(of: error))", file: path)
+            throw KickError("cannot write: \(KickError.reason(of: error))", file: path, code: .io, cause: error as NSError)
         }
     }
 
@@ -43,9 +43,9 @@ public enum AtomicFile {
         guard lstat(path, &st) == 0 else { return }
         switch st.st_mode & S_IFMT {
         case S_IFREG: return
-        case S_IFLNK: throw KickError("is a symbolic link; refusing to write through it", file: path)
-        case S_IFDIR: throw KickError("is a folder; refusing to replace it", file: path)
-        default: throw KickError("is not a regular file (a device, pipe or socket); refusing to replace it", file: path)
+        case S_IFLNK: throw KickError("is a symbolic link; refusing to write through it", file: path, code: .refused)
+        case S_IFDIR: throw KickError("is a folder; refusing to replace it", file: path, code: .refused)
+        default: throw KickError("is not a regular file (a device, pipe or socket); refusing to replace it", file: path, code: .refused)
         }
     }
 

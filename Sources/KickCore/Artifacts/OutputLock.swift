@@ -46,7 +46,7 @@ public final class OutputLock: @unchecked Sendable {  // immutable after init
             guard wait else {
                 let holder = Self.holder(fd)
                 close(fd)
-                throw KickError("in use by process \(holder.map(String.init) ?? "(unknown)"); wait for it, or pass --wait", file: owner)
+                throw KickError("in use by process \(holder.map(String.init) ?? "(unknown)"); wait for it, or pass --wait", file: owner, code: .inUse)
             }
             while flock(fd, LOCK_EX) != 0 {
                 if errno != EINTR { let e = errno; close(fd); throw KickError("cannot lock: \(String(cString: strerror(e)))", file: owner) }

@@ -16,7 +16,7 @@ public enum RegularFile {
         guard fstat(fd, &st) == 0 else { close(fd); throw KickError("cannot stat", file: path) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw KickError((st.st_mode & S_IFMT) == S_IFDIR ? "is a folder, not a file" : "not a regular file (a pipe, device or socket)", file: path)
+            throw KickError((st.st_mode & S_IFMT) == S_IFDIR ? "is a folder, not a file" : "not a regular file (a pipe, device or socket)", file: path, code: .refused)
         }
         return fd
     }
@@ -32,7 +32,7 @@ public enum RegularFile {
 
     /// The file's bytes; a missing file is an error naming it.
     public static func read(_ path: String, what: String = "file") throws -> Data {
-        guard let d = try contents(atPath: path) else { throw KickError("\(what) not found", file: path) }
+        guard let d = try contents(atPath: path) else { throw KickError("\(what) not found", file: path, code: .notFound) }
         return d
     }
 }

@@ -133,7 +133,7 @@ public enum CheckpointArchive {
         var total = 0
         for m in manifest.members {
             guard isSafe(m.path), m.path != manifestName else {
-                throw KickError("manifest member '\(KickError.quote(m.path))' would land outside the target; refusing the archive", file: archive)
+                throw KickError("manifest member '\(KickError.quote(m.path))' would land outside the target; refusing the archive", file: archive, code: .refused)
             }
             guard m.size >= 0, declared[m.path] == nil else { throw KickError("manifest lists '\(KickError.quote(m.path))' twice or with a negative size", file: archive) }
             declared[m.path] = m
@@ -142,7 +142,7 @@ public enum CheckpointArchive {
             total = t
         }
         guard total <= maxBytes else {
-            throw KickError("the manifest declares \(total) bytes, over the limit of \(maxBytes) (raise it with --max-bytes)", file: archive)
+            throw KickError("the manifest declares \(total) bytes, over the limit of \(maxBytes) (raise it with --max-bytes)", file: archive, code: .refused)
         }
         try checkNoLinks(target, archive: archive)
         do { try fm.createDirectory(atPath: target, withIntermediateDirectories: true) } catch {
@@ -183,7 +183,7 @@ public enum CheckpointArchive {
         for p in paths {
             var st = stat()
             if lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
-                throw KickError("is a symbolic link; refusing to extract \(archive) through it", file: p)
+                throw KickError("is a symbolic link; refusing to extract \(archive) through it", file: p, code: .refused)
             }
         }
     }
@@ -213,11 +213,11 @@ public enum CheckpointArchive {
         var got: [String: Member] = [:]
         var sawManifest = false
         try ArchiveReader.forEachEntry(a, label: archive) { e, name in
-            guard isSafe(name) else { throw KickError("member '\(KickError.quote(name))' would land outside the target; refusing the archive", file: archive) }
+            guard isSafe(name) else { throw KickError("member '\(KickError.quote(name))' would land outside the target; refusing the archive", file: archive, code: .refused) }
             let type = archive_entry_filetype(e)
             if type == fileTypeDirectory { return true }
             guard type == fileTypeRegular, archive_entry_hardlink(e) == nil, archive_entry_symlink(e) == nil else {
-                throw KickError("member '\(KickError.quote(name))' is a link or special file; refusing the archive", file: archive)
+                throw KickError("member '\(KickError.quote(name))' is a link or special file; refusing the archive", file: archive, code: .refused)
             }
             if name == manifestName {
                 guard !sawManifest else { throw KickError("member '\(name)' appears twice", file: archive) }
@@ -226,7 +226,7 @@ public enum CheckpointArchive {
                 return true
             }
             guard let want = declared[name] else {
-                throw KickError("member '\(KickError.quote(name))' has no declared size in the manifest; refusing the archive", file: archive)
+                throw KickError("member '\(KickError.quote(name))' has no declared size in the manifest; refusing the archive", file: archive, code: .refused)
             }
             guard got[name] == nil else { throw KickError("member '\(KickError.quote(name))' appears twice", file: archive) }
             let dest = (stage as NSString).appendingPathComponent(name)
@@ -239,7 +239,7 @@ public enum CheckpointArchive {
             try ArchiveReader.readData(a, label: archive, member: name) { chunk in
                 size += chunk.count
                 guard size <= want.size else {
-                    throw KickError("member \(name) holds more than the \(want.size) bytes its manifest declares; refusing the archive", file: archive)
+                    throw KickError("member \(name) holds more than the \(want.size) bytes its manifest declares; refusing the archive", file: archive, code: .refused)
                 }
                 h.update(chunk)
                 var off = 0

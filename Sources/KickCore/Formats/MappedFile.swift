@@ -29,7 +29,7 @@ public final class MappedFile: @unchecked Sendable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw KickError("cannot stat", file: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw KickError("not a regular file", file: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw KickError("not a regular file", file: path, code: .refused) }
         size = Int(st.st_size)
         if size == 0 {
             base = nil
@@ -51,7 +51,7 @@ public final class MappedFile: @unchecked Sendable {
     /// A bounds-checked view of [offset, offset + length).
     public func slice(offset: Int, length: Int, what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {
-            throw KickError("\(what()) lies outside the file (offset \(offset), length \(length), file size \(size))", file: path)
+            throw KickError("\(what()) lies outside the file (offset \(offset), length \(length), file size \(size))", file: path, code: .malformed)
         }
         return UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: length)
     }
@@ -72,7 +72,7 @@ public struct ByteCursor {
     @inline(__always)
     public mutating func need(_ n: Int, _ what: @autoclosure () -> String) throws {
         guard n >= 0, offset <= bytes.count, n <= bytes.count - offset else {
-            throw KickError("truncated while reading \(what()) at byte \(offset) (file has \(bytes.count) bytes)", file: file)
+            throw KickError("truncated while reading \(what()) at byte \(offset) (file has \(bytes.count) bytes)", file: file, code: .malformed)
         }
     }
 

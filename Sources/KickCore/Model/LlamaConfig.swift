@@ -111,7 +111,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
 
     /// Checks the shapes are self-consistent before any buffer is sized from them.
     public func validate(file: String? = nil) throws {
-        func bad(_ m: String) -> KickError { KickError("model config: \(m)", file: file) }
+        func bad(_ m: String) -> KickError { KickError("model config: \(m)", file: file, code: .invalidValue) }
         let fields = [vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKVHeads, headDim]
         guard fields.allSatisfy({ $0 > 0 && $0 < 1 << 24 }) else { throw bad("a size is zero, negative or absurd: \(fields)") }
         guard numHeads % numKVHeads == 0 else { throw bad("\(numHeads) heads are not a multiple of \(numKVHeads) KV heads") }
