@@ -84,11 +84,20 @@ public final class KickCheckpointWriter {
         self.path = path
         self.chunkSize = max(1024, chunkSize)
         tmp = AtomicFile.temporaryPath(for: path)
-        try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(count: KickFormat.headerSize)),
-              let h = FileHandle(forWritingAtPath: tmp) else { throw KickError("cannot create", file: tmp) }
-        handle = h
-        try handle.seekToEnd()
+        try AtomicFile.refuseNonRegular(path)
+        do { try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true) } catch {
+            throw KickError(describing: error, file: path.parentFolder)
+        }
+        unlink(tmp)  // our own pid's leftover; O_EXCL|O_NOFOLLOW: nothing planted there is followed
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw KickError("cannot create: \(String(cString: strerror(errno)).lowercasedFirst)", file: tmp, code: .io) }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try put(Data(count: KickFormat.headerSize))
+    }
+
+    /// Appends, wording a failed write (a full disk) with the checkpoint's name.
+    private func put<D: DataProtocol>(_ d: D) throws {
+        do { try handle.write(contentsOf: d) } catch { throw KickError(describing: error, file: path) }
     }
 
     deinit {
@@ -106,7 +115,7 @@ public final class KickCheckpointWriter {
         repeat {
             let end = min(bytes.count, start + chunkSize)
             let c = try bytes.withUnsafeBytes { try Zstd.compress(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-            try handle.write(contentsOf: c)
+            try put(c)
             h.update(c)
             chunks.append(.init(offset: offset, length: c.count, raw: end - start))
             offset += c.count
@@ -137,7 +146,7 @@ public final class KickCheckpointWriter {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = try enc.encode(dir)
-        try handle.write(contentsOf: json)
+        try put(json)
         var header = KickFormat.magic
         withUnsafeBytes(of: KickFormat.version.littleEndian) { header.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(0).littleEndian) { header.append(contentsOf: $0) }
@@ -146,10 +155,12 @@ public final class KickCheckpointWriter {
         var h = SHA256()
         h.update(json)
         header += h.finalize()
-        try handle.seek(toOffset: 0)
-        try handle.write(contentsOf: header)
-        try handle.synchronize()
-        try handle.close()
+        do {
+            try handle.seek(toOffset: 0)
+            try handle.write(contentsOf: header)
+            try handle.synchronize()
+            try handle.close()
+        } catch { throw KickError(describing: error, file: path) }
         try AtomicFile.replace(tmp, with: path)
         finished = true
     }
