@@ -20,7 +20,7 @@ BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
 .PHONY: stage-compress stage-infer stage-report
-.PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build archive clean distclean help all ingest compress infer report stages
+.PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
 MODEL_NAME := $(notdir $(patsubst %/,%,$(MODEL)))
@@ -190,6 +190,15 @@ fuzz: fuzz-build
 	    -artifact_prefix=Fuzz/crashes/{}/ Fuzz/corpus/{} Fuzz/crashes/{} > work/fuzz/{}.log 2>&1; \
 	  echo "fuzz {}: exit $$? $$(grep -Eo "stat::number_of_executed_units: *[0-9]+" work/fuzz/{}.log | grep -Eo "[0-9]+$$") runs, corpus $$(ls Fuzz/corpus/{} | wc -l) files, crashes+regressions $$(ls Fuzz/crashes/{} | wc -l)"'
 	@! grep -l "ERROR: \(AddressSanitizer\|LeakSanitizer\|libFuzzer\)" work/fuzz/*.log
+
+# Keep the committed corpora small: each target's corpus merged down to the
+# inputs that add coverage (libFuzzer -merge=1).
+fuzz-minimize: fuzz-build
+	@KICK_FUZZ_TARGET=list $(FUZZ_BIN) | while read t; do \
+	  rm -rf Fuzz/corpus-min/$$t && mkdir -p Fuzz/corpus-min/$$t && \
+	  KICK_FUZZ_TARGET=$$t $(FUZZ_BIN) -merge=1 -rss_limit_mb=4096 Fuzz/corpus-min/$$t Fuzz/corpus/$$t > work/fuzz/$$t.merge.log 2>&1 && \
+	  rm -rf Fuzz/corpus/$$t && mv Fuzz/corpus-min/$$t Fuzz/corpus/$$t && echo "fuzz-minimize $$t: $$(ls Fuzz/corpus/$$t | wc -l) files" || exit 1; \
+	done; rmdir Fuzz/corpus-min
 
 # One configuration (CONFIG=…) or every one under work/$(MODEL)/compress,
 # with its infer folder when there is one, into work/$(MODEL)/archive/.

@@ -45,9 +45,7 @@ public struct CalibrationManifest: Codable, Sendable, Equatable {
         try CalibrationSet(windows: windows, vocabSize: bundle.tokenizer.vocabSize, tokenizerIdentity: bundle.tokenizer.identity).write(to: out)
         let m = CalibrationManifest(corpus: corpus, source: source, samples: samples, length: length, seed: seed,
                                     tokenizer: bundle.tokenizer.identity, sha256: try InputHash.of(path: out))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try enc.encode(m), to: manifestPath)
+        try AtomicFile.writeJSON(m, to: manifestPath)
         return "wrote \(out) (\(samples) × \(length) tokens from \(corpus))"
     }
 }

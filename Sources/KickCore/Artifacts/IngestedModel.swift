@@ -59,9 +59,7 @@ public struct IngestedModel: Codable, Sendable, Equatable {
             chatTemplate: (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
             contextLength: r.manifest?.contextLength ?? bundle.config.contextLength,
             sequenceLength: r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength), note: r.manifest?.note ?? "")
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try enc.encode(m), to: out)
+        try AtomicFile.writeJSON(m, to: out)
         return true
     }
 }

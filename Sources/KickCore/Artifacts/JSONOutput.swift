@@ -45,6 +45,18 @@ public func readJSONObject(atPath path: String) -> [String: Any]? {
 }
 
 extension AtomicFile {
+    /// A Codable artifact: pretty-printed, keys sorted, snake-case keys when
+    /// asked, non-finite numbers as "nan"/"inf" strings, written atomically.
+    public static func writeJSON<T: Encodable>(_ value: T, to path: String, snakeCase: Bool = false) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        if snakeCase { enc.keyEncodingStrategy = .convertToSnakeCase }
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let d: Data
+        do { d = try enc.encode(value) } catch { throw KickError("cannot encode: \(error)", file: path) }
+        try write(d, to: path)
+    }
+
     /// A manifest: pretty-printed, keys sorted, written atomically.
     public static func writeJSON(_ object: Any, to path: String) throws {
         try write(try JSONOutput.data(object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes], file: path), to: path)

@@ -36,12 +36,8 @@ public struct CompressManifest: Codable, Sendable {
     }
 
     public func write(to path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.keyEncodingStrategy = .convertToSnakeCase
-        // an output error over all-zero calibration inputs is 0/0
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try enc.encode(self), to: path)
+        // (an output error over all-zero calibration inputs is 0/0: written "nan")
+        try AtomicFile.writeJSON(self, to: path, snakeCase: true)
     }
 
     public static func read(path: String) throws -> CompressManifest {

@@ -61,10 +61,7 @@ public struct TaskScores: Codable, Sendable {
     }
 
     public func write(to path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try AtomicFile.write(try enc.encode(self), to: path)
+        try AtomicFile.writeJSON(self, to: path)
     }
 
     public static func read(path: String) throws -> TaskScores {
