@@ -131,6 +131,15 @@ import KickTestSupport
         #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/m.gguf") }
         #expect(throws: KickError.self) { try CalibrationSet.read(path: dir + "/c.tok") }
         #expect(throws: KickError.self) { try HFWeightSource(directory: dir) }
+        // an index whose shard is a FIFO: the case that hung
+        let sharded = dir + "/sharded"
+        try FileManager.default.createDirectory(atPath: sharded, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir + "/config.json", toPath: sharded + "/config.json")
+        try #"{"weight_map":{"model.embed_tokens.weight":"model-00001-of-00001.safetensors"}}"#
+            .write(toFile: sharded + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+        #expect(mkfifo(sharded + "/model-00001-of-00001.safetensors", 0o644) == 0)
+        let e = #expect(throws: KickError.self) { try HFWeightSource(directory: sharded) }
+        #expect(e?.code == .refused && e?.file == sharded + "/model-00001-of-00001.safetensors")
         #expect(Date().timeIntervalSince(t0) < 5)
     }
 
