@@ -79,6 +79,21 @@ public struct KickError: Error, CustomStringConvertible, Sendable {
         return Self.printable(text)
     }
 
+    /// A JSON decoding failure in a few words: which field, and what is
+    /// wrong with it ("missing field 'config.hidden_size'"), or not JSON at all.
+    public static func decoding(_ error: Error) -> String {
+        func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+        guard let e = error as? DecodingError else { return quote(String(describing: error)) }
+        switch e {
+        case .keyNotFound(let k, let c): return "missing field '\(quote(path(c.codingPath + [k])))'"
+        case .valueNotFound(_, let c): return "field '\(quote(path(c.codingPath)))' is null"
+        case .typeMismatch(let t, let c): return "field '\(quote(path(c.codingPath)))' is not a \(t)"
+        case .dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not valid JSON" : "field '\(quote(path(c.codingPath)))' is invalid: \(quote(c.debugDescription))"
+        @unknown default: return quote(String(describing: error))
+        }
+    }
+
     /// Text quoted from a file inside a message: non-printable bytes
     /// escaped, and capped, so a corrupt length cannot flood a terminal.
     public static func quote(_ s: some StringProtocol, limit: Int = 200) -> String {

@@ -41,7 +41,7 @@ public struct IngestedModel: Codable, Sendable, Equatable {
             throw KickError("schema \(KickError.quote(s)) is not \(schemaName); rerun kick-ingest with this kick", file: path)
         }
         do { return try JSONDecoder().decode(IngestedModel.self, from: d) } catch {
-            throw KickError("not a \(schemaName) file: \(KickError.quote(String(describing: error)))", file: path)
+            throw KickError("not a \(schemaName) file: \(KickError.decoding(error))", file: path)
         }
     }
 

@@ -28,7 +28,7 @@ public enum ProjectRoot {
             let dec = JSONDecoder()
             dec.keyDecodingStrategy = .convertFromSnakeCase
             return try dec.decode(T.self, from: d)
-        } catch { throw KickError("not a valid manifest: \(error)", file: path) }
+        } catch { throw KickError("not a valid manifest: \(KickError.decoding(error))", file: path) }
     }
 }
 

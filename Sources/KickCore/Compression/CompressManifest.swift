@@ -49,7 +49,7 @@ public struct CompressManifest: Codable, Sendable {
         dec.keyDecodingStrategy = .convertFromSnakeCase
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do { return try dec.decode(CompressManifest.self, from: d) } catch {
-            throw KickError("not a \(schemaName) manifest: \(KickError.quote(String(describing: error)))", file: path)
+            throw KickError("not a \(schemaName) manifest: \(KickError.decoding(error))", file: path)
         }
     }
 }

@@ -208,7 +208,7 @@ public final class KickCheckpoint: @unchecked Sendable {
         do {
             directory = try JSONDecoder().decode(KickFormat.Directory.self, from: Data(json))
         } catch {
-            throw KickError("directory is not valid: \(error)", file: path)
+            throw KickError("directory is not valid: \(KickError.decoding(error))", file: path, code: .malformed)
         }
         guard directory.format == "kick.checkpoint", directory.version == Int(KickFormat.version) else {
             throw KickError("directory says \(directory.format) v\(directory.version)", file: path)

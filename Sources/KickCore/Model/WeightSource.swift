@@ -188,7 +188,7 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
         } catch let e as KickError {
             throw KickError(e.message, file: cfgPath)
         } catch {
-            throw KickError("cannot read the model config: \(error)", file: cfgPath)
+            throw KickError("cannot read the model config: \(KickError.decoding(error))", file: cfgPath)
         }
         try config.validate(file: cfgPath)
         let single = (directory as NSString).appendingPathComponent("model.safetensors")

@@ -70,7 +70,7 @@ public struct TaskScores: Codable, Sendable {
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let s: TaskScores
         do { s = try dec.decode(TaskScores.self, from: d) } catch {
-            throw KickError("not a kick.scores/1 file: \(KickError.quote(String(describing: error)))", file: path)
+            throw KickError("not a kick.scores/1 file: \(KickError.decoding(error))", file: path)
         }
         guard s.schema == "kick.scores/1" else { throw KickError("schema \(KickError.quote(s.schema)) is not kick.scores/1", file: path) }
         return s

@@ -94,7 +94,7 @@ public enum TaskFile {
         try JSONLines.forEach(data: d) { line, n in
             let item: TaskItem
             do { item = try dec.decode(TaskItem.self, from: line) } catch {
-                throw KickError("line \(n): not a \(schema) item (\(KickError.quote(String(describing: error))))", file: path)
+                throw KickError("line \(n): not a \(schema) item (\(KickError.decoding(error)))", file: path)
             }
             if let problem = item.problem(expectedTask: task) { throw KickError("line \(n): \(problem)", file: path) }
             guard seen.insert(item.id).inserted else { throw KickError("line \(n): id '\(KickError.quote(item.id))' appears twice", file: path) }
