@@ -19,7 +19,7 @@ import KickTestSupport
         #expect(ResultRow.csvField("cr\r\nlf") == "\"cr\r\nlf\"")
         var r = ResultRow(model: "m", config: "dense", method: "dense", pattern: "none", level: "", bits: "", task: "instruct",
                           subset: "writing\nroleplay", metric: "distinct1", value: 0.5, n: 2, ciLow: 0.4, ciHigh: 0.6)
-        #expect(r.csv == "m,dense,dense,none,,,instruct,\"writing\nroleplay\",distinct1,0.5,2,0.4,0.6")
+        #expect(r.csv == "m,dense,dense,none,,,instruct,\"writing\nroleplay\",distinct1,0.5,2,0.4,0.6,,,,,,")
         r.subset = "all"
         #expect(!r.csv.contains("\""))
     }
@@ -41,12 +41,53 @@ import KickTestSupport
         #expect(rows.count == 7)
         let r = rows.first { $0.config == "sparsegpt-unstructured-50" && $0.task == "factoid" }!
         #expect(r.method == "sparsegpt" && r.pattern == "unstructured" && r.level == "50" && r.bits == "" && r.value == 0.2 && r.n == 100)
-        #expect(r.csv == "m,sparsegpt-unstructured-50,sparsegpt,unstructured,50,,factoid,all,substring_hit,0.2,100,0.19,0.21")
+        // no logs: no paired columns
+        #expect(r.csv == "m,sparsegpt-unstructured-50,sparsegpt,unstructured,50,,factoid,all,substring_hit,0.2,100,0.19,0.21,,,,,,")
         let md = b.markdown(l, plots: [])
         #expect(md.contains("| sparsegpt-unstructured-50 | 0.200 (−0.400) |"))
         #expect(md.contains("| gptq-w4g128 | 0.570 (−0.030) | — | — | not run |"))  // missing, never zero
         #expect(md.contains("sparsegpt falls below 90% of dense at 50% (0.200 vs 0.600), where perplexity is 1.30× dense's"))
         #expect(md.contains("gptq-w4g128 keeps 95% of dense"))
         #expect(md.contains("not run"))
+    }
+
+    /// Logs of the same items under dense and two configurations: the
+    /// paired columns, Holm over the two, and the results.md markers.
+    @Test func pairedWithDenseFromTheLogs() throws {
+        let work = tempDir("report-paired") + "/m"
+        let configs = ["dense", "wanda-unstructured-30", "wanda-unstructured-70"]
+        // 20 items: 30% keeps every verdict; 70% loses 12 of dense's 14 hits and gains none
+        let hits: [String: [Bool]] = [
+            "dense": (0..<20).map { $0 < 14 },
+            "wanda-unstructured-30": (0..<20).map { $0 < 14 },
+            "wanda-unstructured-70": (0..<20).map { $0 < 2 },
+        ]
+        for c in configs {
+            let recs = (0..<20).map { i -> String in
+                let f1 = hits[c]![i] ? 1.0 : 0.25
+                return "{\"id\":\"q\(i)\",\"subset\":\"all\",\"verdicts\":{\"substring_hit\":\(hits[c]![i]),\"f1\":\(f1)}}"
+            }
+            try AtomicFile.write(recs.joined(separator: "\n") + "\n", to: "\(work)/infer/\(c)/factoid.jsonl")
+            let n = Double(hits[c]!.filter { $0 }.count) / 20
+            try Self.scores(c, "factoid", [("substring_hit", "all", n), ("f1", "all", n)]).write(to: "\(work)/infer/\(c)/factoid.scores.json")
+        }
+        let b = ReportBuilder(work: work, outDir: work + "/report", configs: configs, model: "m")
+        let l = try b.load()
+        let same = try #require(l.paired["wanda-unstructured-30"]?["factoid"]?["all|substring_hit"])
+        #expect(same.flipsLost == 0 && same.flipsGained == 0 && same.p == 1 && same.n == 20)
+        let lost = try #require(l.paired["wanda-unstructured-70"]?["factoid"]?["all|substring_hit"])
+        #expect(lost.flipsLost == 12 && lost.flipsGained == 0)
+        #expect(abs(lost.p - 2 * pow(0.5, 12)) < 1e-12)
+        // Holm over two configurations: the smaller p doubled
+        #expect(abs(l.pHolm["wanda-unstructured-70"]!["factoid"]!["all|substring_hit"]! - 4 * pow(0.5, 12)) < 1e-12)
+        let f1 = try #require(l.paired["wanda-unstructured-70"]?["factoid"]?["all|f1"])
+        #expect(abs(f1.meanDifference - (-0.45)) < 1e-12 && f1.diffHigh < 0 && f1.flipsLost == nil)
+        let row = b.rows(l).first { $0.config == "wanda-unstructured-70" && $0.metric == "substring_hit" }!
+        #expect(row.csv.contains(",0.1,100,0.09,0.11,12,0,0.000488281,0.00097656") && row.csv.hasSuffix(",-0.8,-0.4"))
+        let md = b.markdown(l, plots: [])
+        #expect(md.contains("| wanda-unstructured-70 | 0.100 (−0.600)* |"))
+        #expect(md.contains("| wanda-unstructured-30 | 0.700 (+0.000) |"))
+        #expect(md.contains("## Paired with dense"))
+        #expect(md.contains("| wanda-unstructured-70 | 20 | 12 | 0 |"))
     }
 }

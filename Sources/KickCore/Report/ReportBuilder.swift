@@ -31,6 +31,10 @@ public struct ReportBuilder {
         public var scores: [String: [String: TaskScores]] = [:]   // config → task → scores
         public var checkpointBytes: [String: Int] = [:]
         public var compressSeconds: [String: Double] = [:]
+        /// config → task → "subset|metric" → paired comparison with dense
+        public var paired: [String: [String: [String: PairedComparison]]] = [:]
+        /// the same, Holm-adjusted over the configurations of each task, subset and metric
+        public var pHolm: [String: [String: [String: Double]]] = [:]
     }
 
     /// Every configuration's scores. An absent scores file is "not run"; one
@@ -49,7 +53,77 @@ public struct ReportBuilder {
                 l.compressSeconds[c] = try CompressManifest.read(path: ck + ".manifest.json").report.seconds
             }
         }
+        try pairWithDense(&l)
         return l
+    }
+
+    /// Per-item verdicts of each configuration against dense's on the same
+    /// items (by id): exact McNemar for binary verdicts, a paired bootstrap
+    /// for per-item numbers (F1, ROUGE, a window's mean NLL), per subset the
+    /// scores report; then Holm over the configurations of a task.
+    func pairWithDense(_ l: inout Loaded) throws {
+        for t in tasks {
+            let densePath = "\(work)/infer/dense/\(t).jsonl"
+            guard FileManager.default.fileExists(atPath: densePath) else { continue }
+            let dense = try TaskLog.read(path: densePath)
+            for c in configs where c != "dense" {
+                let path = "\(work)/infer/\(c)/\(t).jsonl"
+                guard l.scores[c]?[t] != nil, FileManager.default.fileExists(atPath: path) else { continue }
+                let mine = try TaskLog.read(path: path)
+                var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
+                for id in mine.keys.sorted() {
+                    guard let d = dense[id], let m = mine[id] else { continue }
+                    let vd = Self.perItemValues(d, task: t), vm = Self.perItemValues(m, task: t)
+                    for subset in Self.subsets(of: m, task: t) {
+                        for (metric, x) in vm {
+                            let key = subset + "|" + metric
+                            switch (x, vd[metric]) {
+                            case (.bool(let a), .bool(let b)?): bools[key, default: ([], [])].0.append(b); bools[key, default: ([], [])].1.append(a)
+                            case (.number(let a), .number(let b)?): nums[key, default: ([], [])].0.append(b); nums[key, default: ([], [])].1.append(a)
+                            default: break
+                            }
+                        }
+                    }
+                }
+                var out: [String: PairedComparison] = [:]
+                for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
+                for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
+                l.paired[c, default: [:]][t] = out
+            }
+            // Holm over the configurations, per subset and metric
+            let keys = Set(configs.flatMap { l.paired[$0]?[t]?.keys.map { $0 } ?? [] })
+            for k in keys {
+                let cs = configs.filter { l.paired[$0]?[t]?[k] != nil }
+                let adjusted = PairedComparison.holm(cs.map { l.paired[$0]![t]![k]!.p })
+                for (c, p) in zip(cs, adjusted) { l.pHolm[c, default: [:]][t, default: [:]][k] = p }
+            }
+        }
+    }
+
+    enum ItemValue { case bool(Bool), number(Double) }
+
+    /// A log record's per-item measures: its verdicts, or a window's mean NLL.
+    static func perItemValues(_ r: [String: Any], task: String) -> [String: ItemValue] {
+        if task == "perplexity" { return (r["mean_nll"] as? NSNumber).map { ["mean_nll": .number($0.doubleValue)] } ?? [:] }
+        var out: [String: ItemValue] = [:]
+        for (k, v) in r["verdicts"] as? [String: Any] ?? [:] {
+            // JSON true/false, not a number that bridges to Bool (1.0 does)
+            guard let n = v as? NSNumber else { continue }
+            out[k] = String(cString: n.objCType) == "c" ? .bool(n.boolValue) : .number(n.doubleValue)
+        }
+        return out
+    }
+
+    /// The subsets an item counts in, as the scores name them.
+    static func subsets(of r: [String: Any], task: String) -> [String] {
+        var out = ["all"]
+        if task == "mmlu" {
+            if let g = r["group"] as? String { out.append("discipline:" + g) }
+            if let s = r["subset"] as? String { out.append("subject:" + s) }
+        } else if let s = r["subset"] as? String, s != "all" {
+            out.append(s)
+        }
+        return out
     }
 
     public func rows(_ l: Loaded) -> [ResultRow] {
@@ -59,9 +133,10 @@ public struct ReportBuilder {
             for t in tasks {
                 guard let s = l.scores[c]?[t] else { continue }
                 for m in s.metrics {
+                    let key = m.subset + "|" + m.metric
                     out.append(ResultRow(model: model, config: c, method: d.method, pattern: d.pattern, level: d.level.map(String.init) ?? "",
                                          bits: d.bits.map(String.init) ?? "", task: t, subset: m.subset, metric: m.metric, value: m.value, n: m.n,
-                                         ciLow: m.ciLow, ciHigh: m.ciHigh))
+                                         ciLow: m.ciLow, ciHigh: m.ciHigh, paired: l.paired[c]?[t]?[key], pHolm: l.pHolm[c]?[t]?[key]))
                 }
             }
         }
@@ -80,8 +155,33 @@ public struct ReportBuilder {
         if c != "dense", let d = value(l, "dense", t, metric, subset), !d.value.isNaN {
             let delta = v.value - d.value
             s += String(format: " (%@" + fmt + ")", delta >= 0 ? "+" : "−", abs(delta))
+            if let p = l.pHolm[c]?[t]?[subset + "|" + metric], p < 0.05 { s += "*" }
         }
         return s
+    }
+
+    /// The headline metric of each task, paired with dense item by item.
+    func pairedSection(_ l: Loaded) -> String {
+        var md = "## Paired with dense\n\n"
+        md += "Every configuration is scored on dense's items, so each is compared with dense item by item: for right/wrong verdicts the items dense got right and the configuration lost, those it gained, and an exact McNemar p; for per-item numbers a paired bootstrap (10,000 resamples, fixed seed) of the mean difference. "
+        md += "p (Holm) corrects over the configurations of the task; a `*` in the tables marks a difference with p (Holm) < 0.05. Every metric and subset has these columns in results.csv.\n\n"
+        var any = false
+        for t in tasks {
+            let h = t == "perplexity" ? (metric: "mean_nll", subset: "all", label: "perplexity: mean NLL per window", higherIsBetter: false) : Self.headline[t]!
+            let key = h.subset + "|" + h.metric
+            let cs = configs.filter { l.paired[$0]?[t]?[key] != nil }
+            guard !cs.isEmpty else { continue }
+            any = true
+            md += "**\(h.label)**\(h.subset == "all" ? "" : " (\(h.subset))")\n\n| config | n | lost | gained | mean difference [95% CI] | p | p (Holm) |\n|---|---|---|---|---|---|---|\n"
+            for c in cs {
+                let p = l.paired[c]![t]![key]!
+                let ph = l.pHolm[c]?[t]?[key] ?? .nan
+                md += "| \(c) | \(p.n) | \(p.flipsLost.map(String.init) ?? "—") | \(p.flipsGained.map(String.init) ?? "—") | "
+                md += String(format: "%+.3f [%+.3f, %+.3f] | %.3g | %.3g%@ |\n", p.meanDifference, p.diffLow, p.diffHigh, p.p, ph, ph < 0.05 ? " *" : "")
+            }
+            md += "\n"
+        }
+        return any ? md : ""
     }
 
     func table(_ l: Loaded, _ t: String, columns: [(String, String, String)]) -> String {
@@ -107,6 +207,7 @@ public struct ReportBuilder {
             md += "The dense baseline of SmolLM2-135M is the dequantized Q4_1 GGUF: it already carries 4-bit error.\n\n"
         }
         md += "## What this shows\n\n" + findings(l) + "\n"
+        md += pairedSection(l)
         if !plots.isEmpty {
             md += "## Plots\n\n" + plots.map { "![\($0)](plots/\($0).svg)" }.joined(separator: "\n") + "\n\n"
         }

@@ -15,12 +15,20 @@ public struct ResultRow: Sendable, Equatable {
     public var n: Int
     public var ciLow: Double
     public var ciHigh: Double
+    /// The paired comparison with dense on the same items (nil for dense,
+    /// for aggregates such as perplexity, or without both logs), and its
+    /// p-value after Holm's correction over the configurations of the task.
+    public var paired: PairedComparison?
+    public var pHolm: Double?
 
-    public static let columns = ["model", "config", "method", "pattern", "level", "bits", "task", "subset", "metric", "value", "n", "ci_low", "ci_high"]
+    public static let columns = ["model", "config", "method", "pattern", "level", "bits", "task", "subset", "metric", "value", "n", "ci_low", "ci_high",
+                                 "flips_lost", "flips_gained", "p_vs_dense", "p_holm", "diff_ci_low", "diff_ci_high"]
 
     public var csv: String {
-        func f(_ x: Double) -> String { x.isNaN ? "" : String(format: "%.6g", x) }
-        return [model, config, method, pattern, level, bits, task, subset, metric, f(value), String(n), f(ciLow), f(ciHigh)]
+        func f(_ x: Double?) -> String { x.map { $0.isNaN ? "" : String(format: "%.6g", $0) } ?? "" }
+        return [model, config, method, pattern, level, bits, task, subset, metric, f(value), String(n), f(ciLow), f(ciHigh),
+                paired?.flipsLost.map(String.init) ?? "", paired?.flipsGained.map(String.init) ?? "", f(paired?.p), f(pHolm),
+                f(paired?.diffLow), f(paired?.diffHigh)]
             .map(Self.csvField).joined(separator: ",")
     }
 
