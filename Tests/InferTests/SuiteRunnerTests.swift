@@ -75,6 +75,9 @@ import KickTestSupport
             // finishing order differs with the batch; the records do not
             #expect(try Self.untimed("\(a)/\(t).jsonl").sorted() == Self.untimed("\(b)/\(t).jsonl").sorted(), "\(t)")
             #expect(sa.items == sa.itemsInTaskFile && sa.items > 0, "\(t)")
+            if ["factoid", "icrqa", "summarization", "instruct"].contains(t) {
+                #expect(sa.metrics.contains { $0.metric == "empty_answer" && $0.subset == "all" && $0.n == sa.items }, "\(t)")
+            }
             // the scores name the task file they were scored from
             #expect(try TaskScores.read(path: "\(a)/\(t).scores.json").taskFileSHA256 == SHA256.hex(ofFile: "\(Self.fixture.ingest)/tasks/\(t).jsonl"))
         }

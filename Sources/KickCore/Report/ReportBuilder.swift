@@ -236,6 +236,15 @@ public struct ReportBuilder {
         md += judged ? "\nJudge ratings are in results.csv (metrics judge_*).\n" : "\nNo judge was configured (KICK_JUDGE_URL, KICK_JUDGE_MODEL, KICK_JUDGE_KEY): summaries and answers are not judged.\n"
         md += "\n## Perplexity and agreement with dense\n\n" + table(l, "perplexity", columns: [("KL to dense (top-k)", "kl_topk_vs_dense", "all"), ("top-1 agreement", "top1_agreement_vs_dense", "all")])
         if let n = configs.compactMap({ l.scores[$0]?["perplexity"]?.notes.first { $0.hasPrefix("protocol") } }).first { md += "\n" + n + ".\n" }
+        let emptyTasks = ["factoid", "icrqa", "summarization", "instruct"]
+        if configs.contains(where: { c in emptyTasks.contains { value(l, c, $0, "empty_answer", "all") != nil } }) {
+            md += "\n## Empty answers\n\nThe share of items whose answer is empty (the model ended at once): a protocol artifact rather than knowledge, so a change here qualifies the task's score. "
+            md += "icrqa counts the first line of the output; summarization the greedy summary; instruct an item with any empty turn.\n\n"
+            md += "| config | " + emptyTasks.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: emptyTasks.count + 1) + "\n"
+            for c in configs {
+                md += "| \(c) | " + emptyTasks.map { cell(l, c, $0, "empty_answer", "all") }.joined(separator: " | ") + " |\n"
+            }
+        }
         md += "\n## Cost\n\n| config | checkpoint MB | vs dense | compress s | " + tasks.map { "\($0) tok/s" }.joined(separator: " | ") + " |\n"
         md += "|" + String(repeating: "---|", count: tasks.count + 4) + "\n"
         for c in configs {

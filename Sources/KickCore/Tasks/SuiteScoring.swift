@@ -110,9 +110,18 @@ extension SuiteRunner {
             }
         }
         let all = [("all", recs)]
+        // An empty answer (the model ended at once) is a protocol artifact,
+        // not knowledge: its rate is reported beside every generation task.
+        func addEmptyRate(_ subsets: [(String, [[String: Any]])], _ answers: ([String: Any]) -> [String]) {
+            for (name, rs) in subsets {
+                let empty = rs.map { r in answers(r).contains { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty } }
+                if !empty.isEmpty { metrics.append(.proportion("empty_answer", name, hits: empty)) }
+            }
+        }
         switch task {
         case "factoid":
             add(all, bools: ["substring_hit", "exact_match"], means: ["f1"])
+            addEmptyRate(all) { [$0["output"] as? String ?? ""] }
             notes.append("substring_hit is the paper's rule (lowercase, spaces removed, any alias a substring) matched against the generated text only, over the N questions asked; the paper's code matched text that still held the prompt and divided by N+1")
         case "mmlu":
             add(all + groups(recs, by: "group", prefix: "discipline:") + groups(recs, by: "subset", prefix: "subject:"), bools: ["correct_generate", "correct_loglik"])
@@ -120,13 +129,16 @@ extension SuiteRunner {
             if items.first?.shots != nil { notes.append("few-shot examples as recorded in the task file (5 per item, dropped while the prompt exceeds 2048 tokens)") }
         case "icrqa":
             add(all + groups(recs, by: "subset", prefix: ""), bools: ["exact_match"], means: ["f1"])
+            addEmptyRate(all + groups(recs, by: "subset", prefix: "")) { [$0["answer"] as? String ?? ""] }
         case "summarization":
             let ms = ["rouge1", "rouge2", "rougeL", "rougeL_vs_dense", "distinct1", "distinct2", "repeated_trigram"]
             add(all + groups(recs, by: "subset", prefix: ""), means: ms.flatMap { ["\($0)_sampled", "\($0)_greedy"] })
+            addEmptyRate(all) { [($0["outputs"] as? [String: String])?["greedy"] ?? ""] }
             if !recs.contains(where: { verdicts($0)["rougeL_vs_dense_greedy"] != nil }) && options.config != "dense" { notes.append("no dense run: similarity to dense not measured") }
             addJudge(recs, keys: ["coherence", "consistency", "fluency", "relevance"], &metrics, &notes)
         case "instruct":
             add(all + groups(recs, by: "subset", prefix: ""), means: ["distinct1", "distinct2", "repeated_trigram", "rougeL_vs_dense"])
+            addEmptyRate(all) { $0["outputs"] as? [String] ?? [""] }
             if !recs.contains(where: { verdicts($0)["rougeL_vs_dense"] != nil }) && options.config != "dense" { notes.append("no dense run: similarity to dense not measured") }
             addJudge(recs, keys: ["rating"], &metrics, &notes)
         case "perplexity":
