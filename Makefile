@@ -165,6 +165,7 @@ bench: build
 	$(RELEASE)/kick-compress convert --model $$m --out work/bench/dense.kick >/dev/null && \
 	$(RELEASE)/kick-compress model --model $$m --method magnitude --pattern 2:4 --out work/bench/magnitude-2of4 >/dev/null 2>&1 && \
 	$(RELEASE)/kick-infer bench-load --model $$m --model work/bench/dense.kick --model work/bench/magnitude-2of4/model.kick && \
+	echo "SHA-256 throughput (1 GiB in memory):" && $(RELEASE)/kick-infer bench-hash --rounds 3 && \
 	echo "seconds to compress one block (calibration 128 x 512 Wikipedia windows):" && \
 	{ [ -f work/bench/calib-n128-l512.tok ] || $(RELEASE)/kick-ingest calib --model $$m --samples 128 --length 512 --seed 0 --out work/bench/calib-n128-l512.tok >/dev/null; } && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method sparsegpt --sparsity 0.5 && \

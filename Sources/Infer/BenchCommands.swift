@@ -39,3 +39,25 @@ struct BenchLoad: ParsableCommand {
         }
     }
 }
+
+struct BenchHash: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-hash",
+        abstract: "SHA-256 throughput (what every checkpoint load, extraction and download pays) on a buffer in memory.")
+    @Option(name: .long, help: "Buffer size in MiB.") var mib = 1024
+    @Option(name: .long) var rounds = 3
+
+    func validate() throws { guard mib > 0, rounds > 0 else { throw ValidationError("--mib and --rounds must be positive") } }
+
+    func run() throws {
+        var buf = [UInt8](repeating: 0, count: mib << 20)
+        var rng = SeededRandom(seed: 1)
+        buf.withUnsafeMutableBytes { b in for i in stride(from: 0, to: b.count, by: 8) { b.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) } }
+        for r in 1...rounds {
+            let t0 = Date()
+            var h = SHA256()
+            buf.withUnsafeBytes { h.update($0) }
+            _ = h.finalize()
+            try printJSON(["round": r, "bytes": buf.count, "gb_per_s": Double(buf.count) / Date().timeIntervalSince(t0) / 1e9])
+        }
+    }
+}
