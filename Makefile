@@ -34,8 +34,10 @@ FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)
 # targets that need these run in a sub-make after the build. A profile kick
 # cannot read stops make with kick's error.
 PROFILE_JSON := profiles/$(PROFILE).json
-profile_field = $(if $(wildcard $(BIN)/kick-ingest),$(call profile_checked,$(shell $(BIN)/kick-ingest profile --profile $(PROFILE) --field $(1) || echo KICK_PROFILE_ERROR)))
-profile_checked = $(if $(filter KICK_PROFILE_ERROR,$(1)),$(error make: profile '$(PROFILE)' could not be read: see kick-ingest's error above),$(1))
+# The top-level make may find an older kick, built before this Makefile, that
+# it is about to rebuild: only the sub-makes (KICK_SUBMAKE=1) stop on an error.
+profile_field = $(if $(wildcard $(BIN)/kick-ingest),$(call profile_checked,$(shell $(BIN)/kick-ingest profile --profile $(PROFILE) --field $(1) 2>$(if $(KICK_SUBMAKE),/dev/stderr,/dev/null) || echo KICK_PROFILE_ERROR)))
+profile_checked = $(if $(filter KICK_PROFILE_ERROR,$(1)),$(if $(KICK_SUBMAKE),$(error make: profile '$(PROFILE)' could not be read: see kick-ingest's error above)),$(1))
 ALL_CONFIGS := $(call profile_field,configs)
 CONFIGS := $(if $(CONFIG),$(CONFIG),$(ALL_CONFIGS))
 ALL_TASKS := $(call profile_field,tasks)
@@ -83,8 +85,8 @@ build-debug: deps
 # stage reruns only what is stale (FORCE=1 reruns it anyway).
 all: $(BUILD_TARGET)
 	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
-	$(MAKE) --no-print-directory ingest STAGE=all
-	$(MAKE) --no-print-directory report STAGE=all
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest STAGE=all
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 report STAGE=all
 
 ingest: $(BUILD_TARGET)
 	$(BIN)/kick-ingest all --wait --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
@@ -105,10 +107,10 @@ force-always:
 # compress, infer and report each continue in a sub-make (stage-*), which
 # reads the profile through the kick just built.
 compress: $(BUILD_TARGET)
-	@$(MAKE) --no-print-directory stage-compress
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-compress
 stage-compress:
-	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(CHECKPOINTS) STAGE=compress
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(CHECKPOINTS) STAGE=compress
 
 $(WORK)/compress/dense/model.kick: $(FORCED_COMPRESS)
 	@mkdir -p $(@D)
@@ -119,10 +121,10 @@ $(WORK)/compress/%/model.kick: $(CALIB) $(FORCED_COMPRESS)
 	$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
 
 infer: $(BUILD_TARGET)
-	@$(MAKE) --no-print-directory stage-infer
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-infer
 stage-infer:
-	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(SCORES) STAGE=infer
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(SCORES) STAGE=infer
 
 # <config>/<task>.scores.json: the config's checkpoint and the task file; a
 # compressed config waits for dense's log of the same task (similarity, KL).
@@ -137,10 +139,10 @@ $(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(I
 	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
 
 report: $(BUILD_TARGET)
-	@$(MAKE) --no-print-directory stage-report
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-report
 stage-report:
-	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory ingest
-	$(MAKE) --no-print-directory $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
 
 $(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED_REPORT)
 	$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
