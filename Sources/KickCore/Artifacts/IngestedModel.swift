@@ -36,13 +36,8 @@ public struct IngestedModel: Codable, Sendable, Equatable {
     }
 
     public static func read(path: String) throws -> IngestedModel {
-        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("missing; run kick-ingest first", file: path) }
-        if let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let s = o["schema"] as? String, s != schemaName {
-            throw KickError("schema \(KickError.quote(s)) is not \(schemaName); rerun kick-ingest with this kick", file: path)
-        }
-        do { return try JSONDecoder().decode(IngestedModel.self, from: d) } catch {
-            throw KickError("not a \(schemaName) file: \(KickError.decoding(error))", file: path)
-        }
+        try JSONArtifact.read(IngestedModel.self, path: path, schema: schemaName, ifMissing: "missing; run kick-ingest first",
+                              hint: "; rerun kick-ingest with this kick")
     }
 
     /// Writes `out` for the resolved model unless it is up to date (same

@@ -31,6 +31,27 @@ public enum JSONOutput {
     }
 }
 
+/// Reads kick's own Codable artifacts back: the schema is checked first (an
+/// artifact of another version is refused, not misread), then the whole is
+/// decoded typed, any missing or mistyped field an error naming the file.
+public enum JSONArtifact {
+    private struct SchemaProbe: Decodable { var schema: String? }
+
+    public static func read<T: Decodable>(_ type: T.Type, path: String, schema: String, snakeCase: Bool = false,
+                                          ifMissing: String = "missing", hint: String = "") throws -> T {
+        guard let d = try RegularFile.contents(atPath: path) else { throw KickError(ifMissing, file: path, code: .notFound) }
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        if let s = (try? dec.decode(SchemaProbe.self, from: d))?.schema, s != schema {
+            throw KickError("schema \(KickError.quote(s)) is not \(schema)\(hint)", file: path, code: .malformed)
+        }
+        if snakeCase { dec.keyDecodingStrategy = .convertFromSnakeCase }
+        do { return try dec.decode(T.self, from: d) } catch {
+            throw KickError("not a \(schema) file: \(KickError.decoding(error))", file: path, code: .malformed)
+        }
+    }
+}
+
 /// Prints one JSON object on a line, keys sorted: what every kick command
 /// writes to stdout for scripts to read.
 public func printJSON(_ obj: Any) throws {

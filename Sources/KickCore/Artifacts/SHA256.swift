@@ -28,9 +28,7 @@ public struct SHA256 {
     /// Hashes a file through a memory map, in 64 MiB steps; a FIFO or
     /// device is refused, never read.
     public static func hex(ofFile path: String) throws -> String {
-        guard let fd = try RegularFile.open(path) else { throw KickError("cannot open for hashing: no such file", file: path) }
-        close(fd)
-        let map = try MappedFile(path: path)
+        let map = try MappedFile(path: path)  // opens non-blocking and refuses anything but a regular file
         var h = SHA256()
         var at = 0
         while at < map.size {

@@ -41,16 +41,7 @@ public struct CompressManifest: Codable, Sendable {
     }
 
     public static func read(path: String) throws -> CompressManifest {
-        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("missing", file: path) }
-        if let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let s = o["schema"] as? String, s != schemaName {
-            throw KickError("schema \(KickError.quote(s)) is not \(schemaName)", file: path)
-        }
-        let dec = JSONDecoder()
-        dec.keyDecodingStrategy = .convertFromSnakeCase
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try dec.decode(CompressManifest.self, from: d) } catch {
-            throw KickError("not a \(schemaName) manifest: \(KickError.decoding(error))", file: path)
-        }
+        try JSONArtifact.read(CompressManifest.self, path: path, schema: schemaName, snakeCase: true)
     }
 }
 

@@ -65,14 +65,6 @@ public struct TaskScores: Codable, Sendable {
     }
 
     public static func read(path: String) throws -> TaskScores {
-        guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
-        let dec = JSONDecoder()
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let s: TaskScores
-        do { s = try dec.decode(TaskScores.self, from: d) } catch {
-            throw KickError("not a kick.scores/1 file: \(KickError.decoding(error))", file: path)
-        }
-        guard s.schema == "kick.scores/1" else { throw KickError("schema \(KickError.quote(s.schema)) is not kick.scores/1", file: path) }
-        return s
+        try JSONArtifact.read(TaskScores.self, path: path, schema: "kick.scores/1", ifMissing: "cannot read")
     }
 }
