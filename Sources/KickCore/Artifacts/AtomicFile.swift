@@ -6,17 +6,11 @@ import Foundation
 /// symbolic link at the target is refused, never written through.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
-        try refuseNonRegular(path)
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw KickError("cannot create its folder: \(KickError.reason(of: error))", file: path)
-        }
-        let tmp = temporaryPath(for: path)
-        unlink(tmp)  // our own pid's leftover, never another run's
+        let (tmp, fd) = try createTemporary(for: path)
         do {
-            // O_EXCL: a link planted at the temporary name is not followed
-            try data.write(to: URL(fileURLWithPath: tmp), options: .withoutOverwriting)
+            let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            try h.write(contentsOf: data)
+            try h.close()
             try replace(tmp, with: path)
         } catch {
             unlink(tmp)
@@ -47,6 +41,22 @@ public enum AtomicFile {
         case S_IFDIR: throw KickError("is a folder; refusing to replace it", file: path, code: .refused)
         default: throw KickError("is not a regular file (a device, pipe or socket); refusing to replace it", file: path, code: .refused)
         }
+    }
+
+    /// Every writer's start: `path` must be absent or a regular file, its
+    /// folder is created, and a fresh temporary beside it is opened with
+    /// O_EXCL|O_NOFOLLOW (only this pid's own leftover is removed first), so
+    /// nothing planted at either name is written through.
+    public static func createTemporary(for path: String) throws -> (path: String, fd: Int32) {
+        try refuseNonRegular(path)
+        do { try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true) } catch {
+            throw KickError("cannot create its folder: \(KickError.reason(of: error))", file: path, code: .io)
+        }
+        let tmp = temporaryPath(for: path)
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw KickError("cannot create: \(String(cString: strerror(errno)).lowercasedFirst)", file: tmp, code: .io) }
+        return (tmp, fd)
     }
 
     /// A temporary path beside `path` for writers that stream.

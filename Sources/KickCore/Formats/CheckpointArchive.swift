@@ -51,13 +51,14 @@ public enum CheckpointArchive {
             for rel in rels.sorted() { files.append(("\(prefix)/\(rel)", (folder as NSString).appendingPathComponent(rel))) }
         }
         guard !files.isEmpty else { throw KickError("nothing to archive", file: out) }
-        let tmp = AtomicFile.temporaryPath(for: out)
-        try fm.createDirectory(atPath: out.parentFolder, withIntermediateDirectories: true)
-        guard let a = archive_write_new() else { throw KickError("libarchive: cannot allocate a writer", file: out) }
+        let (tmp, fd) = try AtomicFile.createTemporary(for: out)
+        defer { close(fd) }
+        guard let a = archive_write_new() else { unlink(tmp); throw KickError("libarchive: cannot allocate a writer", file: out) }
         defer { archive_write_free(a) }
         archive_write_add_filter_zstd(a)
         archive_write_set_format_pax_restricted(a)
-        guard archive_write_open_filename(a, tmp) == ARCHIVE_OK else {
+        guard archive_write_open_fd(a, fd) == ARCHIVE_OK else {
+            unlink(tmp)
             throw KickError("cannot create: \(String(cString: archive_error_string(a)))", file: tmp)
         }
         // The manifest goes first: an extractor learns every member's size

@@ -83,14 +83,8 @@ public final class KickCheckpointWriter {
     public init(path: String, chunkSize: Int = KickFormat.defaultChunk) throws {
         self.path = path
         self.chunkSize = max(1024, chunkSize)
-        tmp = AtomicFile.temporaryPath(for: path)
-        try AtomicFile.refuseNonRegular(path)
-        do { try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true) } catch {
-            throw KickError(describing: error, file: path.parentFolder)
-        }
-        unlink(tmp)  // our own pid's leftover; O_EXCL|O_NOFOLLOW: nothing planted there is followed
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw KickError("cannot create: \(String(cString: strerror(errno)).lowercasedFirst)", file: tmp, code: .io) }
+        let (t, fd) = try AtomicFile.createTemporary(for: path)
+        tmp = t
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try put(Data(count: KickFormat.headerSize))
     }
