@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
         opt.batch = batch
         opt.stopAfter = stopAfter
         let runner = SuiteRunner(bundle: bundle, model: model, options: opt, judge: noJudge ? nil : JudgeClient.fromEnvironment())
-        for t in tasks?.tasks ?? SuiteRunner.tasks {
+        for t in tasks?.tasks ?? TaskRegistry.standard.names {
             let t0 = Date()
             if fresh {
                 for f in ["\(out)/\(t).jsonl", "\(out)/\(t).scores.json"] { try? FileManager.default.removeItem(atPath: f) }

@@ -18,7 +18,7 @@ struct ProfileField: ParsableCommand {
         let p = try Profile.load(profile, root: try ProjectRoot.find())
         switch field {
         case .configs: print(p.configs.joined(separator: " "))
-        case .tasks: print(TaskIngest.tasks.joined(separator: " "))
+        case .tasks: print(TaskRegistry.standard.names.joined(separator: " "))
         case .calibName: print(CalibrationManifest.fileName(corpus: p.calib.corpus, samples: p.calib.samples, length: p.calib.length, seed: p.calib.seed))
         }
     }

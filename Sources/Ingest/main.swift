@@ -49,7 +49,7 @@ struct Tasks: ParsableCommand {
         var ti = TaskIngest(root: root, outDir: out, profile: try Profile.load(profile, root: root), fetcher: PackageFetcher(), tokenizer: bundle.tokenizer)
         ti.originals = originals.sources
         ti.force = force
-        try ti.buildAll(tasks?.tasks ?? TaskIngest.tasks, report: say)
+        try ti.buildAll(tasks?.tasks ?? TaskRegistry.standard.names, report: say)
     }
 }
 
@@ -104,7 +104,7 @@ struct All: ParsableCommand {
         var ti = TaskIngest(root: root, outDir: dir, profile: prof, fetcher: PackageFetcher(), tokenizer: bundle.tokenizer)
         ti.originals = originals.sources
         ti.force = force
-        try ti.buildAll(TaskIngest.tasks, report: say)
+        try ti.buildAll(TaskRegistry.standard.names, report: say)
         let c = prof.calib
         say(try CalibrationManifest.build(root: root, modelPath: r.path, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed,
                                           out: CalibrationManifest.path(ingest: dir, corpus: c.corpus, samples: c.samples, length: c.length, seed: c.seed),

@@ -60,9 +60,9 @@ public struct TaskSelection: ExpressibleByArgument, Sendable {
     public var tasks: [String]
     public init?(argument: String) {
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !parts.isEmpty, parts.allSatisfy(TaskIngest.tasks.contains) else { return nil }
+        guard !parts.isEmpty, parts.allSatisfy(TaskRegistry.standard.names.contains) else { return nil }
         tasks = parts
     }
-    public static var allValueStrings: [String] { TaskIngest.tasks }
+    public static var allValueStrings: [String] { TaskRegistry.standard.names }
     public var defaultValueDescription: String { tasks.joined(separator: ",") }
 }

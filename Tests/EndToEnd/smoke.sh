@@ -23,8 +23,10 @@ for t, n in want.items():
     m = json.load(open(f"{sys.argv[1]}/{t}.jsonl.manifest.json"))
     assert m["items_available"] == n, (t, m["items_available"], n)
 m = json.load(open(f"{sys.argv[1]}/mmlu.jsonl.manifest.json"))
-assert m["counts"]["subjects"] == 57 and m["counts"]["mmlu"]["skipped_by_reason"] == {"header row": 2}
-assert json.load(open(f"{sys.argv[1]}/summarization.jsonl.manifest.json"))["counts"]["buckets"] == {"small": 666, "mid": 294, "large": 41}
+assert m["schema"] == "kick.task-manifest/1"
+assert m["counts"]["subjects"] == 57 and m["sources"]["mmlu"]["skipped_by_reason"] == {"header row": 2}
+c = json.load(open(f"{sys.argv[1]}/summarization.jsonl.manifest.json"))["counts"]
+assert {k: v for k, v in c.items() if k.startswith("bucket:")} == {"bucket:small": 666, "bucket:mid": 294, "bucket:large": 41}, c
 PY
 
 csv=$W/report/results.csv

@@ -268,15 +268,28 @@ import KickTestSupport
         withExtendedLifetime(held) {}
     }
 
+    struct BareRecord: TaskRecord { var id: String; var subset: String }
+
     @Test func taskLogReportsAMalformedMiddleLineAndDropsATornLastOne() throws {
         let dir = tempDir("tasklog")
-        try "{\"id\":\"a\"}\n{\"finish\":\"length\",\"golds\":[\"Wa{\"finish\n{\"id\":\"b\"}\n".write(toFile: dir + "/m.jsonl", atomically: true, encoding: .utf8)
-        let e = #expect(throws: KickError.self) { try TaskLog(path: dir + "/m.jsonl") }
-        #expect(e?.message.hasPrefix("line 2 is not a log record") == true)
-        try "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c\",\"x\":[1,".write(toFile: dir + "/t.jsonl", atomically: true, encoding: .utf8)
-        let log = try TaskLog(path: dir + "/t.jsonl")
+        try "{\"id\":\"a\",\"subset\":\"all\"}\n{\"finish\":\"length\",\"golds\":[\"Wa{\"finish\n{\"id\":\"b\",\"subset\":\"all\"}\n".write(toFile: dir + "/m.jsonl", atomically: true, encoding: .utf8)
+        let e = #expect(throws: KickError.self) { try TaskLog<BareRecord>(path: dir + "/m.jsonl") }
+        #expect(e?.message.hasPrefix("line 2 is not a log record") == true && e?.code == .malformed)
+        let lines = "{\"id\":\"a\",\"subset\":\"all\"}\n{\"id\":\"b\",\"subset\":\"all\"}\n"
+        try (lines + "{\"id\":\"c\",\"x\":[1,").write(toFile: dir + "/t.jsonl", atomically: true, encoding: .utf8)
+        let log = try TaskLog<BareRecord>(path: dir + "/t.jsonl")
         #expect(log.order == ["a", "b"])
-        #expect(try String(contentsOfFile: dir + "/t.jsonl", encoding: .utf8) == "{\"id\":\"a\"}\n{\"id\":\"b\"}\n")
+        #expect(try String(contentsOfFile: dir + "/t.jsonl", encoding: .utf8) == lines)
+    }
+
+    /// A log of one task read as another's (a renamed file, a renamed key) is
+    /// refused with the field that is missing, never read as empty verdicts.
+    @Test func aLogRecordOfTheWrongShapeNamesTheMissingField() throws {
+        let dir = tempDir("tasklog-shape")
+        let line = "{\"id\":\"q\",\"subset\":\"all\",\"golds\":[],\"prompt\":\"p\",\"output\":\"o\",\"answer\":\"o\",\"seconds\":1}\n"
+        try (line + line.replacingOccurrences(of: "\"q\"", with: "\"r\"")).write(toFile: dir + "/factoid.jsonl", atomically: true, encoding: .utf8)
+        let e = #expect(throws: KickError.self) { try TaskLog<FactoidTask.Record>.read(path: dir + "/factoid.jsonl") }
+        #expect(e?.description.contains("line 1 is not a log record") == true && e?.description.contains("verdicts") == true)
     }
 
     // MARK: 6. scoring
@@ -311,7 +324,11 @@ import KickTestSupport
         let path = dir + "/factoid.jsonl"
         try TaskFile.write([TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Ann"])], to: path)
         let sha = try SHA256.hex(ofFile: path)
-        try AtomicFile.writeJSON(["sha256": sha], to: path + ".manifest.json")
+        try AtomicFile.writeJSON(["schema": "kick.task/1", "sha256": sha], to: path + ".manifest.json")
+        let old = #expect(throws: KickError.self) { try SuiteRunner.checkedTaskFileHash(path) }
+        #expect(old?.description == "\(path).manifest.json: schema kick.task/1 is not kick.task-manifest/1; rerun kick-ingest (or make ingest FORCE=1) with this kick")
+        try AtomicFile.writeJSON(TaskManifest(task: "factoid", profile: "p", inputs: [], inputsHash: "", sources: [:], counts: [:], notes: [], itemsAvailable: 1,
+                                              items: 1, sample: "all", subsets: ["all": 1], sha256: sha, seconds: 0), to: path + ".manifest.json")
         #expect(try SuiteRunner.checkedTaskFileHash(path) == sha)
         try TaskFile.write([TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Bob"])], to: path)
         let e = #expect(throws: KickError.self) { try SuiteRunner.checkedTaskFileHash(path) }

@@ -68,7 +68,7 @@ import KickTestSupport
 
     @Test func logsDoNotDependOnBatchSize() throws {
         let a = tempDir("b1"), b = tempDir("b16")
-        for t in SuiteRunner.tasks {
+        for t in TaskRegistry.standard.names {
             let sa = try Self.runner(a, batch: 1).run(task: t)
             let sb = try Self.runner(b, batch: 16).run(task: t)
             #expect(sa.metrics == sb.metrics, "\(t)")
@@ -93,7 +93,7 @@ import KickTestSupport
             return o["prefix_computed"] as! Bool
         }.count
         let items = try TaskFile.read(path: Self.fixture.ingest + "/tasks/mmlu.jsonl")
-        let distinct = Set(items.map { Prompts.mmlu($0, shots: 2).prefix }).count
+        let distinct = Set(items.map { MMLUTask.prompt($0, shots: 2).prefix }).count
         #expect(computed == distinct && distinct < items.count, "\(computed) prefixes computed, \(distinct) distinct, \(items.count) items")
         let pp = try TaskScores.read(path: a + "/perplexity.scores.json")
         #expect(pp.metrics.first { $0.metric == "perplexity" }!.n == 4 * 31)
@@ -162,14 +162,14 @@ import KickTestSupport
         let cache = tempDir("judge")
         let j = JudgeClient(url: URL(string: server.url)!, model: "test-judge", key: "k", cacheDir: cache)
         let r = j.rateSummary(story: "A story.", summary: "A summary.", reference: "Ref.")
-        #expect(r["coherence"] as? Double == 8 && r["relevance"] as? Double == 6 && r["judge"] as? String == "test-judge")
-        #expect(j.rateInstruction(turns: ["Q1", "Q2"], answers: ["A1", "A2"], reference: nil)["rating"] as? Double == 7)
+        #expect(r.coherence == 8 && r.consistency == 7 && r.fluency == 9 && r.relevance == 6 && r.judge == "test-judge" && r.cached == nil)
+        #expect(j.rateInstruction(turns: ["Q1", "Q2"], answers: ["A1", "A2"], reference: nil).rating == 7)
         #expect(server.requests.count == 2)
         // cached by (prompt, answer, judge): no new request
-        #expect(j.rateSummary(story: "A story.", summary: "A summary.", reference: "Ref.")["cached"] as? Bool == true)
+        #expect(j.rateSummary(story: "A story.", summary: "A summary.", reference: "Ref.").cached == true)
         #expect(server.requests.count == 2)
         let body = try JSONSerialization.jsonObject(with: server.requests[0].body) as! [String: Any]
-        #expect(body["model"] as? String == "test-judge")
+        #expect(body["model"] as? String == "test-judge" && body["max_tokens"] as? Int == JudgeClient.maxJudgeTokens && body["temperature"] as? Int == 0)
 
         // the suite logs judgements and scores them
         let out = tempDir("judged")
@@ -179,7 +179,7 @@ import KickTestSupport
 
         // an unreachable judge: a warning and a "not judged" mark, never a failed run
         let dead = JudgeClient(url: URL(string: "http://127.0.0.1:1/v1")!, model: "m", key: "k", cacheDir: tempDir("dead"), timeout: 5)
-        #expect(dead.rateSummary(story: "s", summary: "x", reference: nil)["not_judged"] != nil)
+        #expect(dead.rateSummary(story: "s", summary: "x", reference: nil).notJudged != nil)
         let out2 = tempDir("unjudged")
         let s2 = try Self.runner(out2, batch: 4, judge: dead).run(task: "summarization")
         #expect(!s2.metrics.contains { $0.metric.hasPrefix("judge_") } && s2.notes.contains { $0.contains("not judged") })

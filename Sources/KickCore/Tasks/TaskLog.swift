@@ -1,13 +1,14 @@
 import Foundation
 
-/// `<task>.jsonl` of a run: one JSON object per scored item, appended and
+/// `<task>.jsonl` of a run: one typed record per scored item, appended and
 /// flushed as soon as the item is scored, so a killed run loses only the
 /// items in flight. A rerun reads it to skip what is done; a torn last line
-/// (a kill mid-write) is dropped and rewritten. A malformed line anywhere
-/// else is corruption, not a kill, and stops the run with its line number.
-public final class TaskLog {
+/// (a kill mid-write) is dropped and rewritten. A line anywhere else that is
+/// not a record of this task is corruption, not a kill, and stops the run
+/// with its line number.
+public final class TaskLog<Record: TaskRecord> {
     public let path: String
-    public private(set) var records: [String: [String: Any]] = [:]
+    public private(set) var records: [String: Record] = [:]
     public private(set) var order: [String] = []
     private var handle: FileHandle?
 
@@ -16,10 +17,7 @@ public final class TaskLog {
         try FileManager.default.createDirectory(atPath: path.parentFolder, withIntermediateDirectories: true)
         if let d = try RegularFile.contents(atPath: path) {
             let (recs, good, torn) = try Self.parse(d, file: path)
-            for (id, o) in recs {
-                if records[id] == nil { order.append(id) }
-                records[id] = o
-            }
+            for r in recs { remember(r) }
             if torn || (d.last != nil && d.last != 0x0A) { try AtomicFile.write(good, to: path) }
         }
         if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
@@ -30,40 +28,67 @@ public final class TaskLog {
 
     deinit { try? handle?.close() }
 
+    private func remember(_ r: Record) {
+        if records[r.id] == nil { order.append(r.id) }
+        records[r.id] = r
+    }
+
     public func has(_ id: String) -> Bool { records[id] != nil }
 
-    public func append(_ record: [String: Any]) throws {
-        guard let id = record["id"] as? String else { throw KickError("a log record needs an id", file: path) }
-        var d = try JSONOutput.data(record, file: path)
+    public func append(_ record: Record) throws {
+        guard !record.id.isEmpty else { throw KickError("a log record needs an id", file: path) }
+        var d = try LogLine.encode(record, file: path)
         d.append(0x0A)
         handle?.write(d)
         try handle?.synchronize()
-        if records[id] == nil { order.append(id) }
-        records[id] = record
+        remember(record)
     }
 
-    /// Records of a finished log (another configuration's, e.g. dense), by id.
-    public static func read(path: String) throws -> [String: [String: Any]] {
+    /// Records of a finished log (another configuration's, e.g. dense), by
+    /// id; an absent log is empty.
+    public static func read(path: String) throws -> [String: Record] {
         guard let d = try RegularFile.contents(atPath: path) else { return [:] }
-        return Dictionary(try parse(d, file: path).records, uniquingKeysWith: { _, b in b })
+        return Dictionary(try parse(d, file: path).records.map { ($0.id, $0) }, uniquingKeysWith: { _, b in b })
     }
 
     /// The records in file order, the well-formed bytes, and whether a torn
     /// last line was dropped; throws on a malformed line before the last.
-    static func parse(_ d: Data, file: String) throws -> (records: [(String, [String: Any])], good: Data, torn: Bool) {
-        var recs: [(String, [String: Any])] = []
+    static func parse(_ d: Data, file: String) throws -> (records: [Record], good: Data, torn: Bool) {
+        var recs: [Record] = []
         var good = Data()
         var bad: (line: Int, why: String)?
         try JSONLines.forEach(data: d) { line, n in
             if let b = bad {
-                throw KickError("line \(b.line) is not a log record (\(b.why)); the log is corrupt: remove that line, or rerun with --fresh", file: file)
+                throw KickError("line \(b.line) is not a log record (\(b.why)); the log is corrupt: remove that line, or rerun with --fresh",
+                                file: file, code: .malformed)
             }
-            guard let o = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any] else { bad = (n, "not a JSON object"); return }
-            guard let id = o["id"] as? String, !id.isEmpty else { bad = (n, "no \"id\""); return }
-            recs.append((id, o))
-            good.append(line)
-            good.append(0x0A)
+            do {
+                let r = try LogLine.decoder.decode(Record.self, from: line)
+                guard !r.id.isEmpty else { bad = (n, "empty \"id\""); return }
+                recs.append(r)
+                good.append(line)
+                good.append(0x0A)
+            } catch {
+                bad = (n, KickError.decoding(error))
+            }
         }
         return (recs, good, bad != nil)
+    }
+}
+
+/// How a log record is written as one line: keys sorted, non-finite numbers
+/// as "nan"/"inf" strings (read back as numbers), like every kick artifact.
+enum LogLine {
+    static func encode(_ value: some Encodable, file: String) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try enc.encode(value) } catch { throw KickError("cannot encode a log record: \(error)", file: file) }
+    }
+
+    static var decoder: JSONDecoder {
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return dec
     }
 }

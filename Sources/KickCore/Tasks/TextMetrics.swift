@@ -35,6 +35,11 @@ public enum TextMetrics {
     /// SQuAD measures, and counted in the task manifest.
     public static func isEmptyAfterNormalization(_ gold: String) -> Bool { squadNormalize(gold).isEmpty }
 
+    /// Items with a gold that normalization empties (such a gold never matches).
+    public static func itemsWithGoldsEmptyAfterNormalization(_ items: [TaskItem]) -> Int {
+        items.filter { $0.golds.contains(where: isEmptyAfterNormalization) }.count
+    }
+
     /// icrqa's EM: after normalization the gold is contained in the
     /// prediction or the prediction in the gold (non-empty).
     public static func containmentMatch(_ output: String, golds: [String]) -> Bool {
