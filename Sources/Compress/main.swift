@@ -29,9 +29,8 @@ struct Layer: ParsableCommand {
         if spec.needsCalibration && calib == nil { throw ValidationError("\(spec.method.rawValue) needs --calib") }
         let r = try SingleLayer.compress(spec, weight: weight, calib: calib)
         try Npy.write(Npy.Array(shape: [r.compressed.rows, r.compressed.cols], data: r.compressed.data), to: out)
-        var result: [String: Any] = ["out": out, "method": spec.method.rawValue, "config": spec.configName, "seconds": r.seconds, "sparsity": r.sparsity]
-        result["relative_output_error"] = r.relativeOutputError
-        try printJSON(result)
+        try printJSON(SingleLayer.Summary(out: out, method: spec.method.rawValue, config: spec.configName, seconds: r.seconds, sparsity: r.sparsity,
+                                          relativeOutputError: r.relativeOutputError))
     }
 }
 
@@ -125,7 +124,7 @@ struct Inspect: ParsableCommand {
         var summary = CheckpointSummary.summarize(ck)
         if verify {
             let (t, b) = try ck.verifyAll()
-            summary["verified"] = ["tensors": t, "blobs": b, "tokenizer": true]
+            summary.verified = CheckpointSummary.Verified(tensors: t, blobs: b, tokenizer: true)
         }
         try printJSON(summary)
     }

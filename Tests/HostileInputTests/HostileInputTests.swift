@@ -324,7 +324,7 @@ import KickTestSupport
         let path = dir + "/factoid.jsonl"
         try TaskFile.write([TaskItem(id: "q1", task: "factoid", subset: "all", question: "Who?", golds: ["Ann"])], to: path)
         let sha = try SHA256.hex(ofFile: path)
-        try AtomicFile.writeJSON(["schema": "kick.task/1", "sha256": sha], to: path + ".manifest.json")
+        try AtomicFile.write("{\"schema\": \"kick.task/1\", \"sha256\": \"\(sha)\"}", to: path + ".manifest.json")
         let old = #expect(throws: KickError.self) { try SuiteRunner.checkedTaskFileHash(path) }
         #expect(old?.description == "\(path).manifest.json: schema kick.task/1 is not kick.task-manifest/1; rerun kick-ingest (or make ingest FORCE=1) with this kick")
         try AtomicFile.writeJSON(TaskManifest(task: "factoid", profile: "p", inputs: [], inputsHash: "", sources: [:], counts: [:], notes: [], itemsAvailable: 1,

@@ -21,6 +21,7 @@ public enum JSONOutput {
         switch v {
         case let d as Double where !d.isFinite: bad.append(key); return NSNull()
         case let f as Float where !f.isFinite: bad.append(key); return NSNull()
+        case let s as String where s == nonFinite: bad.append(key); return NSNull()
         case let a as [Any]: return a.enumerated().map { sanitize($0.element, at: "\(key)[\($0.offset)]", bad: &bad) }
         case let o as [String: Any]:
             var out: [String: Any] = [:]
@@ -52,17 +53,31 @@ public enum JSONArtifact {
     }
 }
 
+extension JSONOutput {
+    /// Stands for a non-finite number between encoding and sanitizing.
+    static let nonFinite = "\u{1}kick-non-finite"
+
+    /// A Codable value as JSON, a non-finite number written as `null` with a warning naming its key.
+    public static func data<T: Encodable>(encoding value: T, file: String? = nil) throws -> Data {
+        let enc = JSONEncoder()
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFinite, negativeInfinity: nonFinite, nan: nonFinite)
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: try enc.encode(value), options: .fragmentsAllowed) } catch {
+            throw KickError("cannot encode JSON: \(KickError.reason(of: error))", file: file)
+        }
+        return try data(object, file: file)
+    }
+}
+
 /// Prints one JSON object on a line, keys sorted: what every kick command
 /// writes to stdout for scripts to read.
 public func printJSON(_ obj: Any) throws {
     print(String(decoding: try JSONOutput.data(obj), as: UTF8.self))
 }
 
-/// A JSON object file as a dictionary; nil when it is absent or not an object
-/// (callers treat that as "no previous manifest").
-public func readJSONObject(atPath path: String) -> [String: Any]? {
-    guard let d = try? RegularFile.contents(atPath: path) else { return nil }
-    return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
+/// Prints a Codable result on one line, keys sorted.
+public func printJSON<T: Encodable>(_ value: T) throws {
+    print(String(decoding: try JSONOutput.data(encoding: value), as: UTF8.self))
 }
 
 extension AtomicFile {
@@ -76,10 +91,5 @@ extension AtomicFile {
         let d: Data
         do { d = try enc.encode(value) } catch { throw KickError("cannot encode: \(error)", file: path) }
         try write(d, to: path)
-    }
-
-    /// A manifest: pretty-printed, keys sorted, written atomically.
-    public static func writeJSON(_ object: Any, to path: String) throws {
-        try write(try JSONOutput.data(object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes], file: path), to: path)
     }
 }

@@ -12,6 +12,25 @@ public enum SingleLayer {
         public var relativeOutputError: Double?
     }
 
+    /// What `kick-compress layer` prints.
+    public struct Summary: Codable, Sendable {
+        public var out: String
+        public var method: String
+        public var config: String
+        public var seconds: Double
+        public var sparsity: Double
+        public var relativeOutputError: Double?
+        public init(out: String, method: String, config: String, seconds: Double, sparsity: Double, relativeOutputError: Double?) {
+            self.out = out
+            self.method = method
+            self.config = config
+            self.seconds = seconds
+            self.sparsity = sparsity
+            self.relativeOutputError = relativeOutputError
+        }
+        enum CodingKeys: String, CodingKey { case out, method, config, seconds, sparsity, relativeOutputError = "relative_output_error" }
+    }
+
     public static func compress(_ spec: CompressionSpec, weight: String, calib: String?) throws -> Result {
         let w = try Npy.read(path: weight).matrix(file: weight)
         guard w.data.allSatisfy(\.isFinite) else { throw KickError("the weight holds NaN or infinite values; refusing to compress it", file: weight) }

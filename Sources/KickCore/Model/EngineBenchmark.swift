@@ -15,7 +15,28 @@ public enum EngineBenchmark {
         return times.sorted()[times.count / 2]
     }
 
-    public static func run(path: String, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> [String: Any] {
+    /// What `kick-infer bench` prints.
+    public struct Result: Codable, Sendable {
+        public var model: String
+        public var blasThreads: Int
+        public var linearKernel: String
+        public var loadSeconds: Double
+        public var prefillTokens: Int
+        public var prefillTokensPerS: Double
+        public var decodeTokens: Int
+        public var decodeTokensPerS: Double
+        public var batch: Int
+        public var batchDecodeTokensPerS: Double
+        public var batchSpeedup: Double
+        enum CodingKeys: String, CodingKey {
+            case model, batch
+            case blasThreads = "blas_threads", linearKernel = "linear_kernel", loadSeconds = "load_seconds", prefillTokens = "prefill_tokens"
+            case prefillTokensPerS = "prefill_tokens_per_s", decodeTokens = "decode_tokens", decodeTokensPerS = "decode_tokens_per_s"
+            case batchDecodeTokensPerS = "batch_decode_tokens_per_s", batchSpeedup = "batch_speedup"
+        }
+    }
+
+    public static func run(path: String, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> Result {
         var t0 = Date()
         let bundle = try ModelBundle.open(path: path)
         let model = try bundle.loadModel()
@@ -51,18 +72,8 @@ public enum EngineBenchmark {
         let batched = Date().timeIntervalSince(t0)
         let single = Double(decodeTokens) / decode
         let multi = Double(batch * batchDecodeTokens) / batched
-        return [
-            "model": path,
-            "blas_threads": BLAS.threads,
-            "linear_kernel": PackedWeight.kernelName,
-            "load_seconds": load,
-            "prefill_tokens": promptTokens,
-            "prefill_tokens_per_s": Double(promptTokens) / prefill,
-            "decode_tokens": decodeTokens,
-            "decode_tokens_per_s": single,
-            "batch": batch,
-            "batch_decode_tokens_per_s": multi,
-            "batch_speedup": multi / single,
-        ]
+        return Result(model: path, blasThreads: BLAS.threads, linearKernel: PackedWeight.kernelName, loadSeconds: load, prefillTokens: promptTokens,
+                      prefillTokensPerS: Double(promptTokens) / prefill, decodeTokens: decodeTokens, decodeTokensPerS: single, batch: batch,
+                      batchDecodeTokensPerS: multi, batchSpeedup: multi / single)
     }
 }
