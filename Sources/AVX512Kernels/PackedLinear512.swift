@@ -36,8 +36,8 @@ private func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
 public func packedLinear512(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
                             weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int,
                             out C: UnsafeMutablePointer<Float>, ldOut: Int) {
-    precondition(panels.count % 3 == 0, "packedLinear512 takes whole three-panel tiles")
-    let panelStride = 16 * K
+    precondition(panels.count % PanelLayout.tilePanels == 0, "packedLinear512 takes whole three-panel tiles")
+    let panelStride = PanelLayout.rows * K
     var p = panels.lowerBound
     while p < panels.upperBound {
         let w = W + p * panelStride
@@ -48,14 +48,14 @@ public func packedLinear512(tokens T: Int, input X: UnsafePointer<Float>, ldInpu
             let x = X + t * ldInput
             if T - t >= 2 {
                 let m = min(6, T - t)
-                tile3x6(m, x, ldInput, w, panelStride, K, C + t * ldOut + 16 * p, ldOut, pf)
+                tile3x6(m, x, ldInput, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, ldOut, pf)
                 t += m
             } else {
-                tile3x1(x, w, panelStride, K, C + t * ldOut + 16 * p, pf)
+                tile3x1(x, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, pf)
                 t += 1
             }
         }
-        p += 3
+        p += PanelLayout.tilePanels
     }
 }
 

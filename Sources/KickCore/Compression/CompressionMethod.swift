@@ -5,6 +5,17 @@ import Foundation
 public struct CompressionSpec: Codable, Sendable, Equatable {
     public enum Method: String, Codable, Sendable, CaseIterable {
         case magnitude, wanda, sparsegpt, gptq, rtn
+
+        /// The algorithm's type, which says what calibration it needs.
+        public var algorithm: any LayerCompressor.Type {
+            switch self {
+            case .magnitude: Magnitude.self
+            case .wanda: Wanda.self
+            case .sparsegpt: SparseGPT.self
+            case .gptq: GPTQ.self
+            case .rtn: RTN.self
+            }
+        }
     }
     public var method: Method
     public var pattern: SparsityPattern?
@@ -30,13 +41,7 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
     /// Methods that need the full Hessian rather than column norms.
     public var needsHessian: Bool { needs == .hessian }
 
-    var needs: CalibrationNeed {
-        switch method {
-        case .magnitude, .rtn: return .none
-        case .wanda: return .columnNorms
-        case .sparsegpt, .gptq: return .hessian
-        }
-    }
+    var needs: CalibrationNeed { method.algorithm.needs }
 
     /// The algorithm this spec names (valid specs only: `validate()` first).
     public var compressor: any LayerCompressor {

@@ -17,7 +17,7 @@ public struct GPTQ: LayerCompressor {
         self.percdamp = percdamp
     }
 
-    public var needs: CalibrationNeed { .hessian }
+    public static var needs: CalibrationNeed { .hessian }
 
     var walk: OBSColumnWalk {
         OBSColumnWalk(quantizer: quantizer, actOrder: actOrder, staticGroups: staticGroups, blocksize: blocksize, percdamp: percdamp)

@@ -12,6 +12,6 @@ public enum CalibrationNeed: Sendable {
 /// as in the reference code (`Magnitude`, `Wanda`, `SparseGPT`, `GPTQ`,
 /// `RTN`). The `layer` command and the model compressor call them alike.
 public protocol LayerCompressor: Sendable {
-    var needs: CalibrationNeed { get }
+    static var needs: CalibrationNeed { get }
     func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear
 }

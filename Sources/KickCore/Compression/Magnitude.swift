@@ -4,7 +4,7 @@ public struct Magnitude: LayerCompressor {
     public var pattern: SparsityPattern
     public init(pattern: SparsityPattern) { self.pattern = pattern }
 
-    public var needs: CalibrationNeed { .none }
+    public static var needs: CalibrationNeed { .none }
 
     public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
         let out = Self.prune(w, pattern)

@@ -4,7 +4,7 @@ public struct RTN: LayerCompressor {
     public var quantizer: QuantizerSpec
     public init(quantizer: QuantizerSpec) { self.quantizer = quantizer }
 
-    public var needs: CalibrationNeed { .none }
+    public static var needs: CalibrationNeed { .none }
 
     public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
         .quantized(Self.quantize(w, quantizer), sparse: false)

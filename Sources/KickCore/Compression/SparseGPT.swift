@@ -15,7 +15,7 @@ public struct SparseGPT: LayerCompressor {
         self.percdamp = percdamp
     }
 
-    public var needs: CalibrationNeed { .hessian }
+    public static var needs: CalibrationNeed { .hessian }
 
     var walk: OBSColumnWalk { OBSColumnWalk(pattern: pattern, quantizer: quantizer, blocksize: blocksize, percdamp: percdamp) }
 

@@ -4,7 +4,7 @@ public struct Wanda: LayerCompressor {
     public var pattern: SparsityPattern
     public init(pattern: SparsityPattern) { self.pattern = pattern }
 
-    public var needs: CalibrationNeed { .columnNorms }
+    public static var needs: CalibrationNeed { .columnNorms }
 
     public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
         guard let stats else { throw KickError("wanda needs calibration inputs") }

@@ -1,6 +1,9 @@
 import AVX512Kernels
 import CPrefetch
 
+/// Rows per panel, the kernels' vector width (`PanelLayout`).
+private var panelRows: Int { PanelLayout.rows }
+
 /// A linear layer's weight (rows × cols) as the engine multiplies it: in
 /// panels of 16 rows, each panel stored column by column, so element (r, k)
 /// sits at 16·cols·(r / 16) + 16·k + r % 16. Rows past the last are zero.
@@ -20,7 +23,7 @@ import CPrefetch
 public struct PackedWeight: Sendable {
     public let rows: Int
     public let cols: Int
-    public var panels: Int { (rows + 15) / 16 }
+    public var panels: Int { (rows + panelRows - 1) / panelRows }
     let data: [Float]
 
     /// Packs a copy of `m`.
@@ -42,7 +45,7 @@ public struct PackedWeight: Sendable {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
         let rows = parts.reduce(0) { $0 + $1.rows }, cols = parts[0].cols
         var d: [Float] = []
-        d.reserveCapacity((rows + 15) / 16 * 16 * cols)
+        d.reserveCapacity((rows + panelRows - 1) / panelRows * panelRows * cols)
         for m in parts { d += m.data }
         self.init(rows: rows, cols: cols, rowMajor: d)
     }
@@ -55,18 +58,18 @@ public struct PackedWeight: Sendable {
         self.rows = rows
         self.cols = cols
         var d = rowMajor
-        let panels = (rows + 15) / 16
-        d.append(contentsOf: repeatElement(0, count: panels * 16 * cols - d.count))
-        let block = 16 * cols
+        let panels = (rows + panelRows - 1) / panelRows
+        d.append(contentsOf: repeatElement(0, count: panels * panelRows * cols - d.count))
+        let block = panelRows * cols
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: block)
         defer { tmp.deallocate() }
         d.withUnsafeMutableBufferPointer { b in
             for p in 0..<panels {
                 let base = b.baseAddress! + p * block
                 tmp.update(from: base, count: block)
-                for r in 0..<16 {
+                for r in 0..<panelRows {
                     let src = tmp + r * cols
-                    for k in 0..<cols { base[16 * k + r] = src[k] }
+                    for k in 0..<cols { base[panelRows * k + r] = src[k] }
                 }
             }
         }
@@ -76,8 +79,8 @@ public struct PackedWeight: Sendable {
     /// Row r (a token's embedding when this is the embedding matrix).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         data.withUnsafeBufferPointer { d in
-            let base = d.baseAddress! + (r / 16) * 16 * cols + r % 16
-            for k in 0..<cols { out[k] = base[16 * k] }
+            let base = d.baseAddress! + (r / panelRows) * panelRows * cols + r % panelRows
+            for k in 0..<cols { out[k] = base[panelRows * k] }
         }
     }
 
@@ -91,9 +94,9 @@ public struct PackedWeight: Sendable {
     /// Which kernel `apply` runs on this machine, for benchmark reports.
     public static var kernelName: String {
         #if arch(x86_64)
-        if CPUFeatures.avx512 { return "avx512, 48 rows x 6 tokens" }
+        if CPUFeatures.avx512 { return "avx512, \(PanelLayout.tilePanels * panelRows) rows x 6 tokens" }
         #endif
-        return "simd16, 16 rows x 4 tokens"
+        return "simd16, \(panelRows) rows x 4 tokens"
     }
 
     /// out (T × rows, row stride `ldOut`) = input (T × cols) · weightᵀ.
@@ -102,8 +105,9 @@ public struct PackedWeight: Sendable {
     public func apply(tokens T: Int, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                       team: ThreadTeam?) {
         let ld = ldOut ?? rows
-        let parts = min(team?.size ?? 1, max(1, panels / 3))
-        let per = ((panels + parts - 1) / parts + 2) / 3 * 3
+        let parts = min(team?.size ?? 1, max(1, panels / PanelLayout.tilePanels))
+        let tile = PanelLayout.tilePanels
+        let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
         data.withUnsafeBufferPointer { d in
             let w = d.baseAddress!
             let part = { (i: Int) in
@@ -127,7 +131,7 @@ func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
     var rest = panels
     #if arch(x86_64)
     if wide {
-        let tiled = max(0, min(panels.upperBound, rows / 16) - panels.lowerBound) / 3 * 3
+        let tiled = max(0, min(panels.upperBound, rows / panelRows) - panels.lowerBound) / PanelLayout.tilePanels * PanelLayout.tilePanels
         if tiled > 0 {
             packedLinear512(tokens: T, input: X, ldInput: ldInput, weight: W, panels: panels.lowerBound..<panels.lowerBound + tiled,
                             cols: K, out: C, ldOut: ldOut)
@@ -149,26 +153,26 @@ func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
 func panelLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
                  weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
                  out C: UnsafeMutablePointer<Float>, ldOut: Int) {
-    let ps = 16 * K
-    var lanes = [Float](repeating: 0, count: 4 * 16)
+    let ps = panelRows * K
+    var lanes = [Float](repeating: 0, count: 4 * panelRows)
     lanes.withUnsafeMutableBufferPointer { lb in
         let tmp = lb.baseAddress!
         for p in panels {
             let w = W + p * ps
             let next = p + 1 < panels.upperBound ? UnsafeRawPointer(w + ps) : nil
-            let whole = 16 * (p + 1) <= rows
+            let whole = panelRows * (p + 1) <= rows
             var t = 0
             while t < T {
                 let n = min(4, T - t)
                 // a panel past the last row goes through `tmp`
-                let (c, ldc) = whole ? (C + t * ldOut + 16 * p, ldOut) : (tmp, 16)
+                let (c, ldc) = whole ? (C + t * ldOut + panelRows * p, ldOut) : (tmp, panelRows)
                 if n == 4 {
                     panelByFour(X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
                 } else {
                     for i in 0..<n { panelByOne(X + (t + i) * ldInput, w, K, c + i * ldc, t == 0 && i == 0 ? next : nil) }
                 }
                 if !whole {
-                    for i in 0..<n { for j in 0..<rows - 16 * p { C[(t + i) * ldOut + 16 * p + j] = tmp[i * 16 + j] } }
+                    for i in 0..<n { for j in 0..<rows - panelRows * p { C[(t + i) * ldOut + panelRows * p + j] = tmp[i * panelRows + j] } }
                 }
                 t += n
             }
@@ -198,7 +202,7 @@ private func panelByFour(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePoin
         a2 = a2.addingProduct(SIMD16(repeating: x2[k]), v); a3 = a3.addingProduct(SIMD16(repeating: x3[k]), v)
         if let pf { kick_prefetch(pf + 64 &* k) }
         k &+= 1
-        wk += 16
+        wk += panelRows
     }
     store16(a0, c); store16(a1, c + ldc); store16(a2, c + 2 * ldc); store16(a3, c + 3 * ldc)
 }
@@ -212,7 +216,7 @@ private func panelByOne(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ 
         a = a.addingProduct(SIMD16(repeating: x[k]), load16(wk))
         if let pf { kick_prefetch(pf + 64 &* k) }
         k &+= 1
-        wk += 16
+        wk += panelRows
     }
     store16(a, c)
 }
