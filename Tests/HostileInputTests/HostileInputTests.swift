@@ -272,10 +272,10 @@ import KickTestSupport
 
     @Test func taskLogReportsAMalformedMiddleLineAndDropsATornLastOne() throws {
         let dir = tempDir("tasklog")
-        try "{\"id\":\"a\",\"subset\":\"all\"}\n{\"finish\":\"length\",\"golds\":[\"Wa{\"finish\n{\"id\":\"b\",\"subset\":\"all\"}\n".write(toFile: dir + "/m.jsonl", atomically: true, encoding: .utf8)
+        try "{\"id\":\"a\",\"subset\":\"all\",\"schema\":\"kick.log/1\"}\n{\"finish\":\"length\",\"golds\":[\"Wa{\"finish\n{\"id\":\"b\",\"subset\":\"all\",\"schema\":\"kick.log/1\"}\n".write(toFile: dir + "/m.jsonl", atomically: true, encoding: .utf8)
         let e = #expect(throws: KickError.self) { try TaskLog<BareRecord>(path: dir + "/m.jsonl") }
         #expect(e?.message.hasPrefix("line 2 is not a log record") == true && e?.code == .malformed)
-        let lines = "{\"id\":\"a\",\"subset\":\"all\"}\n{\"id\":\"b\",\"subset\":\"all\"}\n"
+        let lines = "{\"id\":\"a\",\"subset\":\"all\",\"schema\":\"kick.log/1\"}\n{\"id\":\"b\",\"subset\":\"all\",\"schema\":\"kick.log/1\"}\n"
         try (lines + "{\"id\":\"c\",\"x\":[1,").write(toFile: dir + "/t.jsonl", atomically: true, encoding: .utf8)
         let log = try TaskLog<BareRecord>(path: dir + "/t.jsonl")
         #expect(log.order == ["a", "b"])
@@ -286,10 +286,14 @@ import KickTestSupport
     /// refused with the field that is missing, never read as empty verdicts.
     @Test func aLogRecordOfTheWrongShapeNamesTheMissingField() throws {
         let dir = tempDir("tasklog-shape")
-        let line = "{\"id\":\"q\",\"subset\":\"all\",\"golds\":[],\"prompt\":\"p\",\"output\":\"o\",\"answer\":\"o\",\"seconds\":1}\n"
+        let line = "{\"schema\":\"kick.log/1\",\"id\":\"q\",\"subset\":\"all\",\"golds\":[],\"prompt\":\"p\",\"output\":\"o\",\"answer\":\"o\",\"seconds\":1}\n"
         try (line + line.replacingOccurrences(of: "\"q\"", with: "\"r\"")).write(toFile: dir + "/factoid.jsonl", atomically: true, encoding: .utf8)
         let e = #expect(throws: KickError.self) { try TaskLog<FactoidTask.Record>.read(path: dir + "/factoid.jsonl") }
         #expect(e?.description.contains("line 1 is not a log record") == true && e?.description.contains("verdicts") == true)
+        // a log of another version, or from before logs had one, is refused with its line
+        try "{\"schema\":\"kick.log/9\",\"id\":\"q\"}\n{\"id\":\"r\"}\n".write(toFile: dir + "/v.jsonl", atomically: true, encoding: .utf8)
+        let v = #expect(throws: KickError.self) { try TaskLog<FactoidTask.Record>.read(path: dir + "/v.jsonl") }
+        #expect(v?.message == "line 1 is not a log record (schema kick.log/9 is not kick.log/1); the log is corrupt: remove that line, or rerun with --fresh")
     }
 
     // MARK: 6. scoring

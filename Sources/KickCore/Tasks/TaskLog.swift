@@ -63,6 +63,7 @@ public final class TaskLog<Record: TaskRecord> {
                                 file: file, code: .malformed)
             }
             do {
+                if let problem = LogLine.schemaProblem(line) { bad = (n, problem); return }
                 let r = try LogLine.decoder.decode(Record.self, from: line)
                 guard !r.id.isEmpty else { bad = (n, "empty \"id\""); return }
                 recs.append(r)
@@ -76,14 +77,40 @@ public final class TaskLog<Record: TaskRecord> {
     }
 }
 
-/// How a log record is written as one line: keys sorted, non-finite numbers
-/// as "nan"/"inf" strings (read back as numbers), like every kick artifact.
+/// How a log record is written as one line: its task's fields plus
+/// `"schema": "kick.log/1"`, keys sorted, non-finite numbers as "nan"/"inf"
+/// strings (read back as numbers), like every kick artifact.
 enum LogLine {
+    static let schema = "kick.log/1"
+
+    private enum SchemaKey: String, CodingKey { case schema }
+    private struct Probe: Decodable { var schema: String? }
+
+    /// The record with the schema beside its own keys.
+    private struct Tagged<R: Encodable>: Encodable {
+        var record: R
+        func encode(to encoder: Encoder) throws {
+            try record.encode(to: encoder)
+            var c = encoder.container(keyedBy: SchemaKey.self)
+            try c.encode(LogLine.schema, forKey: .schema)
+        }
+    }
+
     static func encode(_ value: some Encodable, file: String) throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try enc.encode(value) } catch { throw KickError("cannot encode a log record: \(error)", file: file) }
+        do { return try enc.encode(Tagged(record: value)) } catch { throw KickError("cannot encode a log record: \(error)", file: file) }
+    }
+
+    /// Why a line is not a record of this schema (another version, or none), or nil.
+    static func schemaProblem(_ line: Data) -> String? {
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: line) else { return nil }  // not an object: the record decode says why
+        switch probe.schema {
+        case schema?: return nil
+        case let other?: return "schema \(KickError.quote(other)) is not \(schema)"
+        case nil: return "no \"schema\" (a log from an older kick?)"
+        }
     }
 
     static var decoder: JSONDecoder {
