@@ -74,3 +74,14 @@ import KickTestSupport
         #expect(ConfigDescription("gptq-w4g128").bits == 4)
     }
 }
+
+/// icrqa's answer protocols: the paper's first line, or the first line that holds text.
+@Suite struct AnswerProtocolTests {
+    @Test func firstLineAndFirstNonEmptyLine() {
+        #expect(ICRQATask.answer("\n Paris\nmore", .firstLine) == "")
+        #expect(ICRQATask.answer("\n Paris\nmore", .firstNonEmptyLine) == "Paris")
+        #expect(ICRQATask.answer("Rome \n", .firstLine) == "Rome")
+        #expect(ICRQATask.answer("  \n\t\n", .firstNonEmptyLine) == "")
+        #expect(ICRQATask.answer("", .chat) == "")
+    }
+}

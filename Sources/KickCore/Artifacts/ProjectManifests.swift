@@ -125,8 +125,12 @@ public struct Profile: Codable, Sendable {
         public var icrqaMaxTokens: Int
         /// Shots are dropped while an MMLU prompt is longer (the paper's 2,048).
         public var mmluMaxPromptTokens: Int
+        /// How an icrqa answer is taken (docs/tasks.md, "Empty answers").
+        public var icrqaAnswer: ICRQATask.AnswerProtocol
 
-        public init(factoidMaxTokens: Int, summaryMaxTokens: Int, instructMaxTokens: Int, icrqaMaxTokens: Int = 32, mmluMaxPromptTokens: Int = 2048) {
+        public init(factoidMaxTokens: Int, summaryMaxTokens: Int, instructMaxTokens: Int, icrqaMaxTokens: Int = 32, mmluMaxPromptTokens: Int = 2048,
+                    icrqaAnswer: ICRQATask.AnswerProtocol = .firstNonEmptyLine) {
+            self.icrqaAnswer = icrqaAnswer
             self.factoidMaxTokens = factoidMaxTokens
             self.summaryMaxTokens = summaryMaxTokens
             self.instructMaxTokens = instructMaxTokens

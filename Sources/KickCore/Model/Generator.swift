@@ -7,13 +7,21 @@ public struct GenerationRequest: Sendable {
     public var sampling: SamplingParams
     public var stopStrings: [String]
     public var stopAtEndToken: Bool
+    /// The answer must hold text: until the output holds a non-whitespace
+    /// character, end tokens are not sampled and stop strings do not stop it.
+    public var requireText: Bool
+    /// End tokens are not sampled for the first `minNewTokens` tokens.
+    public var minNewTokens: Int
     /// The KV cache of a prefix of `prompt`, computed once and shared by
     /// several requests (copied, never changed); the rest is fed as usual.
     public var prefix: KVCache?
 
     public init(id: Int, prompt: [Int], maxNewTokens: Int, sampling: SamplingParams = .greedy,
-                stopStrings: [String] = [], stopAtEndToken: Bool = true, prefix: KVCache? = nil) {
+                stopStrings: [String] = [], stopAtEndToken: Bool = true, requireText: Bool = false, minNewTokens: Int = 0,
+                prefix: KVCache? = nil) {
         self.id = id
+        self.requireText = requireText
+        self.minNewTokens = minNewTokens
         self.prompt = prompt
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
@@ -85,7 +93,7 @@ public final class BatchGenerator {
         func finish(_ i: Int, _ s: Sequence, _ reason: FinishReason) {
             var bytes = tokenizer.decodeBytes(s.generated)
             var why = reason
-            if let cut = firstStop(bytes, s.request.stopStrings) { bytes = Array(bytes[..<cut]); why = .stopString }
+            if let cut = firstStop(bytes, s.request.stopStrings, from: s.request.requireText ? Self.leadingWhitespace(bytes) : 0) { bytes = Array(bytes[..<cut]); why = .stopString }
             let r = GenerationResult(id: s.request.id, tokens: s.generated, text: String(decoding: bytes, as: UTF8.self),
                                      finish: why, promptTokens: s.request.prompt.count)
             results[i] = r
@@ -131,13 +139,22 @@ public final class BatchGenerator {
                 let fed = items[k].tokens.count
                 s.pending.removeFirst(fed)
                 guard wantsNext, let row = logits[k] else { continue }
-                let next = Sampler.sample(row.data, s.request.sampling, &s.rng)
+                let next: Int
+                if s.generated.count < s.request.minNewTokens || s.request.requireText && !Self.holdsText(tokenizer.decodeBytes(s.generated)) {
+                    // no end yet: the answer is still empty
+                    var masked = row.data
+                    for e in endTokenIDs { masked[e] = -.infinity }
+                    next = Sampler.sample(masked, s.request.sampling, &s.rng)
+                } else {
+                    next = Sampler.sample(row.data, s.request.sampling, &s.rng)
+                }
                 s.generated.append(next)
                 if s.request.stopAtEndToken && tokenizer.isEndOfGeneration(next) {
                     s.generated.removeLast()
                     finish(i, s, .endToken)
                     finished.insert(ObjectIdentifier(s))
-                } else if !s.request.stopStrings.isEmpty, firstStop(tokenizer.decodeBytes(s.generated), s.request.stopStrings) != nil {
+                } else if !s.request.stopStrings.isEmpty, case let b = tokenizer.decodeBytes(s.generated),
+                          firstStop(b, s.request.stopStrings, from: s.request.requireText ? Self.leadingWhitespace(b) : 0) != nil {
                     finish(i, s, .stopString)
                     finished.insert(ObjectIdentifier(s))
                 } else if s.generated.count >= s.limit {
@@ -152,13 +169,20 @@ public final class BatchGenerator {
         return results.map { $0! }
     }
 
-    /// Byte offset of the earliest stop string in the text, if any.
-    private func firstStop(_ bytes: [UInt8], _ stops: [String]) -> Int? {
+    /// The tokens that end generation, masked while an answer must go on.
+    private lazy var endTokenIDs: [Int] = (0..<tokenizer.vocabSize).filter { tokenizer.isEndOfGeneration($0) }
+
+    static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D }
+    static func leadingWhitespace(_ b: [UInt8]) -> Int { b.prefix { isWhitespace($0) }.count }
+    static func holdsText(_ b: [UInt8]) -> Bool { b.contains { !isWhitespace($0) } }
+
+    /// Byte offset of the earliest stop string in the text at or after `from`, if any.
+    private func firstStop(_ bytes: [UInt8], _ stops: [String], from start: Int = 0) -> Int? {
         var best: Int?
         for s in stops where !s.isEmpty {
             let p = Array(s.utf8)
-            guard bytes.count >= p.count else { continue }
-            for i in 0...(bytes.count - p.count) where bytes[i] == p[0] && Array(bytes[i..<i + p.count]) == p {
+            guard bytes.count - start >= p.count else { continue }
+            for i in start...(bytes.count - p.count) where bytes[i] == p[0] && Array(bytes[i..<i + p.count]) == p {
                 if best == nil || i < best! { best = i }
                 break
             }

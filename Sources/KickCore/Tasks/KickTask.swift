@@ -144,6 +144,7 @@ public struct ScoringContext: Sendable {
     public var comparesWithDense: Bool { config != "dense" }
     public var topK: Int
     public var perplexityWindow: Int
+    public var generation: Profile.Generation
 }
 
 /// What running a task did: whether the test hook stopped it, and the

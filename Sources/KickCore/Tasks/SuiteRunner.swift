@@ -80,7 +80,8 @@ public final class SuiteRunner {
         countedTokens = 0
         let outcome = try T.run(items, on: self, log: log)
         if outcome.stoppedEarly { throw StoppedEarly(task: T.name, items: options.stopAfter ?? 0) }
-        let context = ScoringContext(config: options.config, topK: options.topK, perplexityWindow: min(options.perplexityWindow, contextLimit))
+        let context = ScoringContext(config: options.config, topK: options.topK, perplexityWindow: min(options.perplexityWindow, contextLimit),
+                                     generation: options.generation)
         let (n, metrics, notes) = T.score(items, log, context)
         var scores = TaskScores(config: options.config, task: T.name, model: options.modelName, items: n,
                                 itemsInTaskFile: T.sampled ? items.count : n, notes: notes, metrics: metrics,
@@ -142,6 +143,8 @@ public final class SuiteRunner {
         public var maxNew: Int
         public var sampling: SamplingParams
         public var stops: [String]
+        public var requireText = false
+        public var minNewTokens = 0
         public var prefix: KVCache?
 
         public init(item: TaskItem, key: String = "", prompt: [Int], maxNew: Int, sampling: SamplingParams = .greedy, stops: [String] = [], prefix: KVCache? = nil) {
@@ -161,7 +164,8 @@ public final class SuiteRunner {
         let t0 = Date()
         var failure: Error?
         let reqs = jobs.enumerated().map { GenerationRequest(id: $0.offset, prompt: $0.element.prompt, maxNewTokens: $0.element.maxNew,
-                                                               sampling: $0.element.sampling, stopStrings: $0.element.stops, prefix: $0.element.prefix) }
+                                                               sampling: $0.element.sampling, stopStrings: $0.element.stops,
+                                                               requireText: $0.element.requireText, minNewTokens: $0.element.minNewTokens, prefix: $0.element.prefix) }
         withoutActuallyEscaping(done) { done in
             _ = gen.generate(reqs) { r in
                 guard failure == nil else { return }

@@ -16,6 +16,27 @@ public enum ICRQATask: KickTask {
         item.subset == "open" ? openBookPrompt(item.question ?? "", evidence: item.context ?? "") : closedBookPrompt(item.question ?? "")
     }
 
+    /// How an answer is taken from the model (the profile's `icrqa_answer`).
+    /// The paper takes the first line of greedy output, which is empty when a
+    /// model ends at once or starts with a newline: formatting, not knowledge.
+    public enum AnswerProtocol: String, Codable, Sendable, CaseIterable {
+        /// The paper's: the first line, whatever it holds.
+        case firstLine = "first-line"
+        /// The end token may not be the first token.
+        case atLeastOneToken = "at-least-one-token"
+        /// The first line that holds text: neither an end token nor a newline
+        /// ends the answer before it holds a non-whitespace character.
+        case firstNonEmptyLine = "first-nonempty-line"
+        /// The prompt in the model's chat template, then the first line.
+        case chat
+    }
+
+    /// The scored answer: the output's first line, or its first line holding text.
+    static func answer(_ output: String, _ p: AnswerProtocol) -> String {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return (p == .firstNonEmptyLine ? lines.first { !$0.isEmpty } : lines.first) ?? ""
+    }
+
     public struct Verdicts: Codable, Sendable, Equatable {
         public var exactMatch: Bool
         public var f1: Double
@@ -57,14 +78,18 @@ public enum ICRQATask: KickTask {
     }
 
     public static func run(_ items: [TaskItem], on runner: SuiteRunner, log: TaskLog<Record>) throws -> TaskRunOutcome {
-        try runner.runPending(name, items, log) { todo, progress in
+        let proto = runner.options.generation.icrqaAnswer
+        return try runner.runPending(name, items, log) { todo, progress in
             let jobs = todo.map { it -> SuiteRunner.Job in
                 let text = prompt(it)
-                return SuiteRunner.Job(item: it, key: text, prompt: runner.encode(text), maxNew: runner.options.generation.icrqaMaxTokens, stops: ["\n"])
+                let ids = proto == .chat ? runner.chat([.init(role: "user", content: text)]) : runner.encode(text)
+                var job = SuiteRunner.Job(item: it, key: text, prompt: ids, maxNew: runner.options.generation.icrqaMaxTokens, stops: ["\n"])
+                job.requireText = proto == .firstNonEmptyLine
+                job.minNewTokens = proto == .atLeastOneToken ? 1 : 0
+                return job
             }
             try runner.generate(jobs, progress: progress) { j, r, s in
-                // the first line of the output is the answer
-                let answer = r.text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
+                let answer = answer(r.text, proto)
                 try log.append(Record(id: j.item.id, subset: j.item.subset, golds: j.item.golds, prompt: j.key, output: r.text, answer: answer,
                                       verdicts: Verdicts(exactMatch: TextMetrics.containmentMatch(answer, golds: j.item.golds),
                                                          f1: SuiteRunner.round(TextMetrics.tokenF1(answer, golds: j.item.golds))),
@@ -79,6 +104,10 @@ public enum ICRQATask: KickTask {
         .mean(Verdicts.CodingKeys.f1) { $0.verdicts.f1 },
         .emptyAnswer { [$0.answer] },
     ]
+
+    public static func summarize(_ records: [Record], items: [TaskItem], _ context: ScoringContext) -> (metrics: [MetricSummary], notes: [String]) {
+        ([], ["answer protocol: \(context.generation.icrqaAnswer.rawValue) (profile generation.icrqa_answer); the paper's is first-line"])
+    }
 
     public static let headline = TaskHeadline(metric: "exact_match", subset: "open", label: "open-book QA exact match")
 
