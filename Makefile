@@ -19,7 +19,7 @@ BUILD ?= release
 BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
-.PHONY: stage-compress stage-infer stage-report
+.PHONY: stage-compress stage-infer stage-report stage-estimate estimate
 .PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
@@ -85,8 +85,22 @@ build-debug: deps
 # stage reruns only what is stale (FORCE=1 reruns it anyway).
 all: $(BUILD_TARGET)
 	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
-	$(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest STAGE=all
-	$(MAKE) --no-print-directory KICK_SUBMAKE=1 report STAGE=all
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest STAGE=all && \
+	$(if $(filter 1,$(ESTIMATE)),$(MAKE) --no-print-directory KICK_SUBMAKE=1 estimate &&) \
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 report STAGE=all && \
+	echo "make all: took $$(( ($$(date +%s) - start + 30) / 60 )) min ($$(( $$(date +%s) - start )) s) after the build$(if $(filter 1,$(ESTIMATE)),; estimate in $(WORK)/estimate.json)"
+
+# Before compressing, the wall time the rest will take, from a probe of the
+# dense model on each task's first items and of each method on one block
+# (kick-infer estimate). ESTIMATE=0 skips it.
+ESTIMATE ?= 1
+ESTIMATE_ITEMS ?= 16
+estimate: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-estimate
+stage-estimate:
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
+	$(BIN)/kick-infer estimate --model $(MODEL_PATH) --ingest $(ING) --work $(WORK) --profile $(PROFILE) --calib $(CALIB) --batch $(BATCH) --probe-items $(ESTIMATE_ITEMS) --out $(WORK)/estimate.json >/dev/null
 
 ingest: $(BUILD_TARGET)
 	$(BIN)/kick-ingest all --wait --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))

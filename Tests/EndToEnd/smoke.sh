@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 WR=${E2E_WORKROOT:-$(mktemp -d /tmp/kick-e2e.XXXXXX)}
 mkdir -p "$WR"
 W=$WR/smollm2-135m
-MAKEARGS=(--no-print-directory PROFILE=smoke BUILD=debug WORKROOT="$WR")
+MAKEARGS=(--no-print-directory PROFILE=smoke BUILD=debug WORKROOT="$WR" ESTIMATE_ITEMS=2)
 fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
 t0=$(date +%s)
 
@@ -28,6 +28,9 @@ assert m["counts"]["subjects"] == 57 and m["sources"]["mmlu"]["skipped_by_reason
 c = json.load(open(f"{sys.argv[1]}/summarization.jsonl.manifest.json"))["counts"]
 assert {k: v for k, v in c.items() if k.startswith("bucket:")} == {"bucket:small": 666, "bucket:mid": 294, "bucket:large": 41}, c
 PY
+
+grep -q "estimated wall time" "$WR/run1.log" || fail "make all printed no estimate"
+[ -s "$W/estimate.json" ] || fail "no $W/estimate.json"
 
 csv=$W/report/results.csv
 [ -s "$csv" ] || fail "no $csv"

@@ -15,6 +15,15 @@ public struct PairedComparison: Sendable, Equatable {
     public var diffHigh: Double
     /// two-sided: exact McNemar for binary verdicts, paired bootstrap otherwise
     public var p: Double
+    /// binary verdicts: items both got right (with n and the flips, the whole 2×2 table)
+    public var bothRight: Int? = nil
+    /// the per-item differences' standard deviation
+    public var sdDifference: Double = .nan
+
+    /// Binary verdicts: both wrong, the fourth cell of the 2×2 table.
+    public var bothWrong: Int? { bothRight.map { n - $0 - (flipsLost ?? 0) - (flipsGained ?? 0) } }
+    /// The share of items whose verdict flipped either way.
+    public var discordance: Double? { flipsLost.map { Double($0 + (flipsGained ?? 0)) / Double(max(1, n)) } }
 
     public static let bootstrapResamples = 10_000
     public static let bootstrapSeed: UInt64 = 20_240_101
@@ -27,7 +36,8 @@ public struct PairedComparison: Sendable, Equatable {
         let diffs = zip(dense, compressed).map { Double($1 ? 1 : 0) - Double($0 ? 1 : 0) }
         let (lo, hi, _) = bootstrap(diffs)
         return PairedComparison(n: dense.count, flipsLost: lost, flipsGained: gained, meanDifference: mean(diffs),
-                                diffLow: lo, diffHigh: hi, p: mcnemarExact(lost: lost, gained: gained))
+                                diffLow: lo, diffHigh: hi, p: mcnemarExact(lost: lost, gained: gained),
+                                bothRight: zip(dense, compressed).filter { $0 && $1 }.count, sdDifference: sd(diffs))
     }
 
     /// Continuous per-item values (F1, ROUGE, NLL per window), paired by position.
@@ -35,7 +45,8 @@ public struct PairedComparison: Sendable, Equatable {
         precondition(dense.count == compressed.count)
         let diffs = zip(dense, compressed).map { $1 - $0 }
         let (lo, hi, p) = bootstrap(diffs)
-        return PairedComparison(n: diffs.count, flipsLost: nil, flipsGained: nil, meanDifference: mean(diffs), diffLow: lo, diffHigh: hi, p: p)
+        return PairedComparison(n: diffs.count, flipsLost: nil, flipsGained: nil, meanDifference: mean(diffs), diffLow: lo, diffHigh: hi, p: p,
+                                sdDifference: sd(diffs))
     }
 
     /// Exact two-sided McNemar: the discordant pairs split as a fair coin
@@ -57,6 +68,57 @@ public struct PairedComparison: Sendable, Equatable {
     }
 
     static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+
+    static func sd(_ xs: [Double]) -> Double {
+        guard xs.count > 1 else { return .nan }
+        let m = mean(xs)
+        return (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot()
+    }
+
+    // MARK: power (two-sided α = 0.05, power 0.8)
+
+    static let zAlpha = 1.959964, zBeta = 0.841621
+
+    /// Items a paired test of binary verdicts needs to detect a difference
+    /// `delta` in accuracy when a share `discordance` of items flip
+    /// (Connor 1987's approximation for McNemar's test).
+    public static func itemsNeeded(binaryDifference delta: Double, discordance d: Double) -> Int? {
+        let δ = abs(delta)
+        guard δ > 0, d > δ * δ else { return nil }
+        let root = zAlpha * d.squareRoot() + zBeta * (d - δ * δ).squareRoot()
+        return Int((root * root / (δ * δ)).rounded(.up))
+    }
+
+    /// Items a paired test of per-item numbers needs to detect a mean difference `delta`.
+    public static func itemsNeeded(meanDifference delta: Double, sd: Double) -> Int? {
+        guard abs(delta) > 0, sd.isFinite, sd > 0 else { return nil }
+        let r = (zAlpha + zBeta) * sd / abs(delta)
+        return Int((r * r).rounded(.up))
+    }
+
+    /// The smallest difference detectable with 80% power at these n and
+    /// discordance (binary) or SD (numbers).
+    public var detectableDifference: Double? {
+        guard n > 0 else { return nil }
+        if let d = discordance {
+            guard d > 0 else { return nil }
+            // the smallest δ whose needed n is at most this n (needed n falls as δ grows)
+            var lo = 0.0, hi = d.squareRoot()
+            for _ in 0..<60 {
+                let mid = (lo + hi) / 2
+                if let need = Self.itemsNeeded(binaryDifference: mid, discordance: d), need <= n { hi = mid } else { lo = mid }
+            }
+            return hi
+        }
+        guard sdDifference.isFinite, sdDifference > 0 else { return nil }
+        return (Self.zAlpha + Self.zBeta) * sdDifference / Double(n).squareRoot()
+    }
+
+    /// Items this comparison would need for its observed difference to be detected with 80% power.
+    public var itemsNeededForObservedDifference: Int? {
+        if let d = discordance { return Self.itemsNeeded(binaryDifference: meanDifference, discordance: d) }
+        return Self.itemsNeeded(meanDifference: meanDifference, sd: sdDifference)
+    }
 
     /// Percentile interval of the mean over resamples with replacement
     /// (fixed seed), and the two-sided bootstrap p of a zero mean.
