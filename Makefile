@@ -36,7 +36,9 @@ FORCE_FLAG := $(if $(filter 1,$(FORCE)),--force)
 PROFILE_JSON := profiles/$(PROFILE).json
 # The top-level make may find an older kick, built before this Makefile, that
 # it is about to rebuild: only the sub-makes (KICK_SUBMAKE=1) stop on an error.
-profile_field = $(if $(wildcard $(BIN)/kick-ingest),$(call profile_checked,$(shell $(BIN)/kick-ingest profile --profile $(PROFILE) --field $(1) 2>$(if $(KICK_SUBMAKE),/dev/stderr,/dev/null) || echo KICK_PROFILE_ERROR)))
+# (Their stderr is inherited, never reopened as /dev/stderr: that would
+# truncate a log file make's output is redirected to.)
+profile_field = $(if $(wildcard $(BIN)/kick-ingest),$(call profile_checked,$(shell $(BIN)/kick-ingest profile --profile $(PROFILE) --field $(1) $(if $(KICK_SUBMAKE),,2>/dev/null) || echo KICK_PROFILE_ERROR)))
 profile_checked = $(if $(filter KICK_PROFILE_ERROR,$(1)),$(if $(KICK_SUBMAKE),$(error make: profile '$(PROFILE)' could not be read: see kick-ingest's error above)),$(1))
 ALL_CONFIGS := $(call profile_field,configs)
 CONFIGS := $(if $(CONFIG),$(CONFIG),$(ALL_CONFIGS))

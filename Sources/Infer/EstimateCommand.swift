@@ -22,10 +22,12 @@ struct Estimate: ParsableCommand {
     func run() throws {
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
+        let t0 = Date()
         let bundle = try ModelBundle.open(path: m.model)
         let model = try bundle.loadModel()
+        let load = Date().timeIntervalSince(t0)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
-        let e = try RunEstimate.measure(bundle: bundle, model: model, profile: prof, ingestDir: ingest, work: work, calibration: cal,
+        let e = try RunEstimate.measure(bundle: bundle, model: model, loadSeconds: load, profile: prof, ingestDir: ingest, work: work, calibration: cal,
                                         batch: batch, probeItems: probeItems)
         // nothing left: the estimate of the run that did the work stays
         if let out, e.totalSeconds > 0 { try AtomicFile.writeJSON(e, to: out) }

@@ -201,3 +201,25 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
         #expect(throws: KickError.self) { try ModelBundle.open(path: dir + "/nothing-here") }
     }
 }
+
+/// A published-layout Llama folder with safetensors weights and only a
+/// SentencePiece tokenizer.model (../shared/golden/hf-real/hf-safetensors-f16).
+@Suite struct PublishedFolderTests {
+    static let dir = Golden.dir + "/hf-real"
+
+    @Test func safetensorsWithTokenizerModelMatchesTheFloat64Reference() throws {
+        let bundle = try ModelBundle.open(path: Self.dir + "/hf-safetensors-f16")
+        #expect(bundle.tokenizer.kind == .sentencePiece && bundle.tokenizer.addBOS && bundle.tokenizer.vocabSize == 3100)
+        let m = try bundle.loadModel()
+        let ref = try Golden.json("hf-real/reference.json") as! [String: Any]
+        for case let item as [String: Any] in ref["logits"] as! [Any] {
+            let ids = item["ids"] as! [Int]
+            let l = m.forward([BatchItem(cache: m.newCache(), tokens: ids, logits: .all)])[0]!
+            let want = try Npy.read(path: Self.dir + "/" + (item["logits_file"] as! String))
+            #expect(want.data.count == l.data.count)
+            let err = relL2(l.data, want.data)
+            #expect(err < 1e-4, "relative L2 \(err) for \(ids)")
+            #expect(topK(l.data[(ids.count - 1) * l.cols..<ids.count * l.cols], 5) == item["top5_last"] as! [Int])
+        }
+    }
+}

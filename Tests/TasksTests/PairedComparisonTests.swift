@@ -49,6 +49,22 @@ import Testing
         #expect(z.diffLow == 0 && z.diffHigh == 0 && z.p == 1)
     }
 
+    @Test func powerByHand() {
+        // Connor: d = 0.3, δ = 0.1: (1.96·√0.3 + 0.8416·√0.29)² / 0.01 = 233.1 → 234
+        #expect(PairedComparison.itemsNeeded(binaryDifference: -0.1, discordance: 0.3) == 234)
+        // a difference larger than the discordance allows has no answer
+        #expect(PairedComparison.itemsNeeded(binaryDifference: 0.6, discordance: 0.3) == nil)
+        // means: ((1.96 + 0.8416) · 1 / 0.5)² = 31.4 → 32
+        #expect(PairedComparison.itemsNeeded(meanDifference: 0.5, sd: 1) == 32)
+        // the detectable difference inverts the binary formula at its n
+        let dense = (0..<234).map { $0 < 100 }, compressed = (0..<234).map { $0 < 100 ? $0 >= 35 : $0 < 135 }  // 35 lost, 35 gained: d = 70/234
+        let p = PairedComparison.binary(dense: dense, compressed: compressed)
+        #expect(p.bothRight == 65 && p.flipsLost == 35 && p.flipsGained == 35 && p.bothWrong == 99)
+        let δ = try! #require(p.detectableDifference)
+        #expect(PairedComparison.itemsNeeded(binaryDifference: δ, discordance: p.discordance!)! <= 234)
+        #expect(PairedComparison.itemsNeeded(binaryDifference: δ * 0.97, discordance: p.discordance!)! > 234)
+    }
+
     @Test func holmByHand() {
         // sorted 0.01, 0.02, 0.04 → ×3, ×2, ×1 = 0.03, 0.04, 0.04 (monotone)
         let a = PairedComparison.holm([0.04, 0.01, 0.02])

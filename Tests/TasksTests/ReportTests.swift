@@ -90,6 +90,45 @@ import KickTestSupport
         #expect(md.contains("| wanda-unstructured-70 | 0.100 (−0.600)* |"))
         #expect(md.contains("| wanda-unstructured-30 | 0.700 (+0.000) |"))
         #expect(md.contains("## Paired with dense"))
-        #expect(md.contains("| wanda-unstructured-70 | 20 | 12 | 0 |"))
+        #expect(md.contains("| wanda-unstructured-70 | 20 | 2 | 12 | 0 | 6 |"))  // both right, lost, gained, both wrong
+    }
+
+    /// MMLU logs where Wanda 30% loses 20 of dense's 60 right answers at
+    /// perplexity 1.1× dense's, and 2:4 loses more than unstructured 50%:
+    /// claims 1–3 hold; GPTQ loses nothing against a larger pruned model.
+    @Test func claimsCarryVerdictsFromPairedEvidence() throws {
+        let work = tempDir("report-claims") + "/m"
+        let right: [String: (Int) -> Bool] = [
+            "dense": { $0 < 60 }, "wanda-unstructured-30": { $0 < 40 }, "wanda-unstructured-50": { $0 < 40 },
+            "wanda-2of4-50": { $0 < 10 }, "gptq-w4g128": { $0 < 60 },
+        ]
+        let ppl: [String: Double] = ["dense": 10, "wanda-unstructured-30": 11, "wanda-unstructured-50": 14, "wanda-2of4-50": 30, "gptq-w4g128": 10.2]
+        for (c, r) in right {
+            let log = try TaskLog<MMLUTask.Record>(path: "\(work)/infer/\(c)/mmlu.jsonl")
+            for i in 0..<100 {
+                try log.append(MMLUTask.Record(id: "q\(i)", subset: "anatomy", group: "Other", golds: ["A"], prompt: "p", shots: 5, output: " A",
+                                               predictionGenerate: "A", predictionLoglik: r(i) ? "A" : "B", loglik: [:],
+                                               verdicts: .init(correctGenerate: r(i), correctLoglik: r(i)), tokens: .init(prompt: 9, output: 1),
+                                               prefixComputed: false, seconds: 0))
+            }
+            let acc = Double((0..<100).filter(r).count) / 100
+            try Self.scores(c, "mmlu", [("correct_loglik", "all", acc)]).write(to: "\(work)/infer/\(c)/mmlu.scores.json")
+            try Self.scores(c, "perplexity", [("perplexity", "all", ppl[c]!)]).write(to: "\(work)/infer/\(c)/perplexity.scores.json")
+        }
+        // checkpoint sizes: GPTQ 4-bit about the size of the 2:4 one
+        for (c, mb) in ["dense": 200, "wanda-unstructured-30": 150, "wanda-unstructured-50": 110, "wanda-2of4-50": 60, "gptq-w4g128": 56] {
+            try AtomicFile.write(Data(count: mb * 1000), to: "\(work)/compress/\(c)/model.kick")
+        }
+        let b = ReportBuilder(work: work, outDir: work + "/report", configs: Array(right.keys), model: "m")
+        let l = try b.load()
+        let check = try b.claimCheck(l)
+        #expect(check.floors.isEmpty)
+        #expect(check.claims.map(\.verdict) == [.holds, .holds, .holds, .holds, .cannotTell])
+        #expect(check.claims[0].configs == ["wanda-unstructured-30", "wanda-unstructured-50"])  // perplexity 1.1× and 1.4× dense
+        #expect(check.claims[3].configs == ["gptq-w4g128", "wanda-2of4-50"])
+        let md = b.markdown(l, plots: [])
+        #expect(md.contains("2. **SparseGPT and Wanda at 25–30% sparsity already hurt knowledge tasks** — **holds**"))
+        #expect(md.contains("Smallest drop a paired test detects here"))
+        #expect(md.contains("| config | n | both right | lost | gained | both wrong |"))
     }
 }

@@ -133,3 +133,36 @@ import KickTestSupport
                 == ChatTemplate.vicunaSystem + " USER: Hi ASSISTANT: Yo</s> USER: Q ASSISTANT:")
     }
 }
+
+/// SentencePiece's tokenizer.model as LLaMA folders ship it, against the
+/// trainer's own encode and decode (../shared/golden/hf-real).
+@Suite struct SentencePieceModelTests {
+    static let dir = Golden.dir + "/hf-real"
+
+    @Test func everyGoldenCaseMatchesIdsPiecesAndDecode() throws {
+        let m = try SentencePieceModel(path: Self.dir + "/tokenizer.model")
+        #expect(m.modelType == .bpe && m.byteFallback && m.splitDigits && m.addDummyPrefix && m.unknownID == 0 && m.bosID == 1 && m.eosID == 2)
+        let tok = try Tokenizer(sentencePiece: m)
+        #expect(tok.vocabSize == 3100 && tok.addBOS)
+        struct Case: Decodable { var text: String; var ids: [Int]; var pieces: [String]; var decoded: String }
+        struct Cases: Decodable { var cases: [Case] }
+        let cases = try JSONDecoder().decode(Cases.self, from: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/tokenizer_cases.json"))).cases
+        #expect(cases.count == 24)
+        for c in cases {
+            let ids = tok.encode(c.text)
+            #expect(ids == c.ids, "\(c.text.debugDescription)")
+            #expect(ids.map { tok.tokens[$0] } == c.pieces, "\(c.text.debugDescription)")
+            #expect(tok.decode(c.ids, atStart: true) == c.decoded, "\(c.text.debugDescription)")
+            #expect(tok.encode(c.text, addBOS: true) == [1] + c.ids)
+        }
+    }
+
+    @Test func notAModelProtoIsRefusedNamingTheFile() throws {
+        let dir = tempDir("spm")
+        for (name, bytes) in [("text", Array("{\"model\": \"bpe\"}".utf8)), ("truncated", [0x0A, 0x20, 0x0A]), ("empty", [])] as [(String, [UInt8])] {
+            let e = #expect(throws: KickError.self) { try SentencePieceModel(data: Data(bytes), file: "\(dir)/\(name).model") }
+            #expect(e?.description.hasPrefix("\(dir)/\(name).model: not a") == true || e?.description.contains("not a SentencePiece model") == true, "\(name): \(e?.description ?? "")")
+            #expect(e?.code == .malformed)
+        }
+    }
+}

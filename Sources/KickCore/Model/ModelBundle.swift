@@ -24,8 +24,7 @@ public struct ModelBundle: Sendable {
         }
         if isDir.boolValue {
             let src = try HFWeightSource(directory: path)
-            let tokPath = (path as NSString).appendingPathComponent("tokenizer.json")
-            let tok = try Tokenizer(huggingFace: tokPath, config: src.config)
+            let tok = try Tokenizer(huggingFaceFolder: path, config: src.config)
             var template: ChatTemplate = tok.tokens.contains("<|im_start|>") ? .chatml : .vicuna
             if let d = try RegularFile.contents(atPath: (path as NSString).appendingPathComponent("tokenizer_config.json")),
                let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],

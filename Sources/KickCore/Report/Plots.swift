@@ -48,6 +48,10 @@ public struct ReportPlots {
             if !h.higherIsBetter { plot += "set logscale y\n" }
             plot += "plot " + methods.enumerated().map { "\"\(t).dat\" using 1:\($0.offset + 2) with linespoints title \"\($0.element)\"" }.joined(separator: ", ")
             plot += (methods.isEmpty ? "" : ", ") + "\(dense) with lines dashtype 2 lc rgb \"black\" title \"dense\""
+            if let d = b.value(l, "dense", t, h.metric, h.subset), d.ciLow.isFinite, d.ciHigh.isFinite {
+                // dense's 95% interval: a configuration inside it is not told apart by its own interval
+                plot += ", \(d.ciLow) with lines dashtype 3 lc rgb \"gray\" title \"dense 95% CI\", \(d.ciHigh) with lines dashtype 3 lc rgb \"gray\" notitle"
+            }
             if points.split(separator: "\n").count > 1 { plot += ", \"\(t).points.dat\" using 2:3:1 with labels point pt 7 offset 0.5,0.5 left rotate by 30 font \",7\" title \"N:M, GPTQ\"" }
             scripts.append(render(t, plot))
             names.append(t)
@@ -74,6 +78,33 @@ public struct ReportPlots {
             plot += ", 1 with lines dashtype 2 lc rgb \"black\" title \"dense\""
             scripts.append(render("relative-\(m)", plot))
             names.append("relative-\(m)")
+        }
+        // the paper's central picture: perplexity's change against each task's, one point per configuration
+        let abilities = b.registry.tasks.filter { $0.headline.isAbility }
+        if let pd = b.value(l, "dense", PerplexityTask.name, "perplexity", "all")?.value, pd > 0 {
+            var data = "# config perplexity_ratio " + abilities.map { $0.name }.joined(separator: " ") + " (task metric / dense's)\n"
+            var rows = 0
+            for c in b.configs where c != "dense" {
+                guard let p = b.value(l, c, PerplexityTask.name, "perplexity", "all")?.value else { continue }
+                data += "\"\(c)\" \(p / pd)"
+                for task in abilities {
+                    let h = task.headline
+                    if let v = b.value(l, c, task.name, h.metric, h.subset)?.value, let d = b.value(l, "dense", task.name, h.metric, h.subset)?.value, d > 0 {
+                        data += " \(v / d)"
+                    } else { data += " NaN" }
+                }
+                data += "\n"
+                rows += 1
+            }
+            if rows > 0 {
+                try AtomicFile.write(data, to: "\(dir)/perplexity-vs-tasks.dat")
+                var plot = "set title \"where perplexity misleads: each configuration's perplexity against its task scores\"\nset xlabel \"perplexity / dense's\"\nset ylabel \"task metric / dense's\"\n"
+                plot += "set logscale x\nset key outside right\nset grid\nset yrange [0:1.6]\n"
+                plot += "plot " + abilities.enumerated().map { "\"perplexity-vs-tasks.dat\" using 2:\($0.offset + 3) with points pt \($0.offset + 5) ps 1.2 title \"\($0.element.name)\"" }.joined(separator: ", ")
+                plot += ", 1 with lines dashtype 2 lc rgb \"black\" title \"dense\""
+                scripts.append(render("perplexity-vs-tasks", plot))
+                names.append("perplexity-vs-tasks")
+            }
         }
         let all = scripts.joined(separator: "\n")
         try AtomicFile.write(all, to: "\(dir)/plots.gp")

@@ -62,29 +62,8 @@ public struct ReportBuilder {
 
     func pairWithDense<T: KickTask>(_ task: T.Type, _ l: inout Loaded) throws {
         let t = T.name
-        let densePath = "\(work)/infer/dense/\(t).jsonl"
-        guard FileManager.default.fileExists(atPath: densePath) else { return }
-        let dense = try TaskLog<T.Record>.read(path: densePath)
-        for c in configs where c != "dense" {
-            let path = "\(work)/infer/\(c)/\(t).jsonl"
-            guard l.scores[c]?[t] != nil, FileManager.default.fileExists(atPath: path) else { continue }
-            let mine = try TaskLog<T.Record>.read(path: path)
-            var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
-            for id in mine.keys.sorted() {
-                guard let d = dense[id], let m = mine[id] else { continue }
-                let vd = T.itemValues(d)
-                for (key, x) in T.itemValues(m) {
-                    switch (x, vd[key]) {
-                    case (.bool(let a), .bool(let b)?): bools[key, default: ([], [])].0.append(b); bools[key, default: ([], [])].1.append(a)
-                    case (.number(let a), .number(let b)?): nums[key, default: ([], [])].0.append(b); nums[key, default: ([], [])].1.append(a)
-                    default: break
-                    }
-                }
-            }
-            var out: [String: PairedComparison] = [:]
-            for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
-            for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
-            l.paired[c, default: [:]][t] = out
+        for c in configs where c != "dense" && l.scores[c]?[t] != nil {
+            if let out = try paired(T.self, base: "dense", other: c) { l.paired[c, default: [:]][t] = out }
         }
         // Holm over the configurations, per subset and metric
         let keys = Set(configs.flatMap { l.paired[$0]?[t]?.keys.map { $0 } ?? [] })
@@ -93,6 +72,36 @@ public struct ReportBuilder {
             let adjusted = PairedComparison.holm(cs.map { l.paired[$0]![t]![k]!.p })
             for (c, p) in zip(cs, adjusted) { l.pHolm[c, default: [:]][t, default: [:]][k] = p }
         }
+    }
+
+    /// `other` against `base` item by item on one task, keyed "subset|metric"
+    /// (nil when either log is missing): differences are other − base.
+    func paired<T: KickTask>(_ task: T.Type, base: String, other: String) throws -> [String: PairedComparison]? {
+        let basePath = "\(work)/infer/\(base)/\(T.name).jsonl", otherPath = "\(work)/infer/\(other)/\(T.name).jsonl"
+        guard FileManager.default.fileExists(atPath: basePath), FileManager.default.fileExists(atPath: otherPath) else { return nil }
+        let b = try TaskLog<T.Record>.read(path: basePath), o = try TaskLog<T.Record>.read(path: otherPath)
+        var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
+        for id in o.keys.sorted() {
+            guard let x = b[id], let y = o[id] else { continue }
+            let vb = T.itemValues(x)
+            for (key, v) in T.itemValues(y) {
+                switch (v, vb[key]) {
+                case (.bool(let a), .bool(let d)?): bools[key, default: ([], [])].0.append(d); bools[key, default: ([], [])].1.append(a)
+                case (.number(let a), .number(let d)?): nums[key, default: ([], [])].0.append(d); nums[key, default: ([], [])].1.append(a)
+                default: break
+                }
+            }
+        }
+        var out: [String: PairedComparison] = [:]
+        for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
+        for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
+        return out
+    }
+
+    /// Two configurations compared on a task by name (see `paired`).
+    func paired(task name: String, base: String, other: String) throws -> [String: PairedComparison]? {
+        guard let t = registry.tasks.first(where: { $0.name == name }) else { return nil }
+        return try paired(t, base: base, other: other)
     }
 
     public func rows(_ l: Loaded) -> [ResultRow] {
@@ -145,11 +154,11 @@ public struct ReportBuilder {
             let cs = configs.filter { l.paired[$0]?[t]?[key] != nil }
             guard !cs.isEmpty else { continue }
             any = true
-            md += "**\(h.label)**\(h.subset == "all" ? "" : " (\(h.subset))")\n\n| config | n | lost | gained | mean difference [95% CI] | p | p (Holm) |\n|---|---|---|---|---|---|---|\n"
+            md += "**\(h.label)**\(h.subset == "all" ? "" : " (\(h.subset))")\n\n| config | n | both right | lost | gained | both wrong | mean difference [95% CI] | p | p (Holm) |\n|---|---|---|---|---|---|---|---|---|\n"
             for c in cs {
                 let p = l.paired[c]![t]![key]!
                 let ph = l.pHolm[c]?[t]?[key] ?? .nan
-                md += "| \(c) | \(p.n) | \(p.flipsLost.map(String.init) ?? "—") | \(p.flipsGained.map(String.init) ?? "—") | "
+                md += "| \(c) | \(p.n) | \(p.bothRight.map(String.init) ?? "—") | \(p.flipsLost.map(String.init) ?? "—") | \(p.flipsGained.map(String.init) ?? "—") | \(p.bothWrong.map(String.init) ?? "—") | "
                 md += String(format: "%+.3f [%+.3f, %+.3f] | %.3g | %.3g%@ |\n", p.meanDifference, p.diffLow, p.diffHigh, p.p, ph, ph < 0.05 ? " *" : "")
             }
             md += "\n"
@@ -179,7 +188,12 @@ public struct ReportBuilder {
         md += "\"not run\" marks a task not run for a configuration; \"—\" a metric that could not be measured (e.g. no dense run to compare with). "
         md += "95% confidence intervals and n for every number are in results.csv.\n\n"
         if let m = try? IngestedModel.read(path: "\(work)/ingest/model.json"), !m.note.isEmpty { md += "Model: \(m.note).\n\n" }
-        md += "## What this shows\n\n" + findings(l) + "\n"
+        let drops = detectableDrops(l)
+        if !drops.isEmpty {
+            md += "Smallest drop a paired test detects here (80% power, α = 0.05, from this run's n and how many items flip): " + drops.joined(separator: "; ") + ".\n\n"
+        }
+        md += "## What this shows\n\nThe paper's claims, each judged on this run (a difference counts at p < 0.05 after Holm's correction over the claim's comparisons):\n\n"
+        md += claimsMarkdown(l) + "\n### Where each method falls below 90% of dense\n\n" + findings(l) + "\n"
         md += pairedSection(l)
         if !plots.isEmpty {
             md += "## Plots\n\n" + plots.map { "![\($0)](plots/\($0).svg)" }.joined(separator: "\n") + "\n\n"

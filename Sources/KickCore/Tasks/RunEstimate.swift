@@ -37,16 +37,21 @@ public struct RunEstimate: Codable, Sendable {
     public var tasks: [TaskCost]
     public var compress: [CompressCost]
     public var probeSeconds: Double
+    /// Opening and loading the model, which every `kick-infer run` (one per configuration and task) does first.
+    public var loadSeconds: Double
+    /// What a compression job spends outside its blocks (loading, writing and hashing the checkpoint), from a whole magnitude run.
+    public var compressOverheadSeconds: Double
     public var totalSeconds: Double
 
     enum CodingKeys: String, CodingKey {
         case schema, profile, model, tasks, compress
-        case probeSeconds = "probe_seconds", totalSeconds = "total_seconds"
+        case probeSeconds = "probe_seconds", totalSeconds = "total_seconds", loadSeconds = "load_seconds"
+        case compressOverheadSeconds = "compress_overhead_seconds"
     }
 
     /// Probes and scales. `work` is work/<MODEL> (what is done there is not
     /// counted); `calibration` the profile's set, for the compression probe.
-    public static func measure(bundle: ModelBundle, model: LlamaModel, profile: Profile, ingestDir: String, work: String,
+    public static func measure(bundle: ModelBundle, model: LlamaModel, loadSeconds: Double, profile: Profile, ingestDir: String, work: String,
                                calibration: CalibrationSet?, batch: Int, probeItems: Int, registry: TaskRegistry = .standard,
                                show: Bool = true) throws -> RunEstimate {
         let t0 = Date()
@@ -106,9 +111,22 @@ public struct RunEstimate: Codable, Sendable {
             compress.append(CompressCost(method: method.rawValue, blockSeconds: (s * 100).rounded() / 100, secondsPerConfig: per.rounded(), configs: mine.count))
             if show { ProgressLine.write(String(format: "estimate: %@ first block %.2f s, %.0f s per configuration", method.rawValue, s, per)) }
         }
-        let total = tasks.map { $0.secondsPerConfig * Double($0.configs) }.reduce(0, +) + compress.map { $0.secondsPerConfig * Double($0.configs) }.reduce(0, +)
-        return RunEstimate(profile: profile.name, model: bundle.path, tasks: tasks, compress: compress,
-                           probeSeconds: (Date().timeIntervalSince(t0) * 10).rounded() / 10, totalSeconds: total.rounded())
+        // a whole magnitude compression, less its blocks: what every compression job spends besides them
+        var overhead = 0.0
+        if !specs.isEmpty {
+            let spec = CompressionSpec(method: .magnitude, pattern: .unstructured(0.5))
+            let block = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: nil)
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            let w0 = Date()
+            _ = try ModelCompressor(spec: spec).run(bundle: bundle, calibration: nil, to: "\(scratch)/overhead.kick", metadata: [:])
+            overhead = max(0, Date().timeIntervalSince(w0) - block * Double(bundle.config.numLayers))
+            if show { ProgressLine.write(String(format: "estimate: a compression job spends %.1f s besides its blocks", overhead)) }
+        }
+        var e = RunEstimate(profile: profile.name, model: bundle.path, tasks: tasks, compress: compress,
+                            probeSeconds: (Date().timeIntervalSince(t0) * 10).rounded() / 10, loadSeconds: (loadSeconds * 100).rounded() / 100,
+                            compressOverheadSeconds: (overhead * 100).rounded() / 100, totalSeconds: 0)
+        e.totalSeconds = (e.taskSeconds + e.compressSeconds).rounded()
+        return e
     }
 
     /// The tokens an MMLU run computes: each subject's shot prefix once, and
@@ -132,13 +150,18 @@ public struct RunEstimate: Codable, Sendable {
         return total
     }
 
+    /// Every remaining task run, each with its model load.
+    public var taskSeconds: Double { tasks.map { ($0.secondsPerConfig + loadSeconds) * Double($0.configs) }.reduce(0, +) }
+    /// Every remaining compression, each with its fixed overhead.
+    public var compressSeconds: Double { compress.map { ($0.secondsPerConfig + compressOverheadSeconds) * Double($0.configs) }.reduce(0, +) }
+
     /// "74 min (compress 8 min, tasks 66 min)".
     public var summary: String {
-        let c = compress.map { $0.secondsPerConfig * Double($0.configs) }.reduce(0, +)
-        let t = tasks.map { $0.secondsPerConfig * Double($0.configs) }.reduce(0, +)
+        let c = compressSeconds, t = taskSeconds
         let perTask = tasks.map { String(format: "%@ %.0f s", $0.task, $0.secondsPerConfig) }.joined(separator: ", ")
         let perMethod = compress.map { String(format: "%@ %.0f s × %d", $0.method, $0.secondsPerConfig, $0.configs) }.joined(separator: ", ")
-        return String(format: "estimated wall time %.1f min: compression %.1f min (%@), tasks %.1f min (per configuration: %@); probing took %.0f s",
-                      totalSeconds / 60, c / 60, perMethod.isEmpty ? "none left" : perMethod, t / 60, perTask.isEmpty ? "none left" : perTask, probeSeconds)
+        return String(format: "estimated wall time %.1f min: compression %.1f min (%@, plus %.0f s each besides the blocks), tasks %.1f min (per configuration: %@, plus a %.1f s model load per task); probing took %.0f s",
+                      totalSeconds / 60, c / 60, perMethod.isEmpty ? "none left" : perMethod, compressOverheadSeconds, t / 60,
+                      perTask.isEmpty ? "none left" : perTask, loadSeconds, probeSeconds)
     }
 }

@@ -24,6 +24,10 @@ public final class Tokenizer: @unchecked Sendable {
     public let unknownID: Int?
     public let addBOS: Bool
     public let addSpacePrefix: Bool
+    /// SentencePiece: characters outside the vocabulary become byte tokens (else unknown).
+    public let byteFallback: Bool
+    /// SentencePiece: leading, trailing and repeated spaces are dropped before encoding.
+    public let removeExtraWhitespaces: Bool
     /// A short hash of everything that decides the ids, so a calibration file
     /// made with one tokenizer is never read with another.
     public let identity: String
@@ -42,8 +46,10 @@ public final class Tokenizer: @unchecked Sendable {
 
     public init(kind: Kind, tokens: [String], types: [TokenType], merges: [(String, String)]?, scores: [Float]?,
                 preTokenizer: PreTokenizer?, bosID: Int?, eosID: Int?, unknownID: Int?, addBOS: Bool,
-                addSpacePrefix: Bool = true, source: String? = nil) throws {
+                addSpacePrefix: Bool = true, byteFallback: Bool = true, removeExtraWhitespaces: Bool = false, source: String? = nil) throws {
         precondition(types.count == tokens.count)
+        self.byteFallback = byteFallback
+        self.removeExtraWhitespaces = removeExtraWhitespaces
         self.kind = kind
         self.tokens = tokens
         self.types = types
@@ -130,6 +136,9 @@ public final class Tokenizer: @unchecked Sendable {
         for t in tokens { h.update(t); h.update([0]) }
         if let merges { for (a, b) in merges { h.update(a); h.update(" "); h.update(b); h.update([0]) } }
         if let scores { for s in scores { h.update(String(s)) } }
+        // options at their usual values leave the identity of existing vocabularies as it was
+        if !byteFallback { h.update("|no-byte-fallback") }
+        if removeExtraWhitespaces { h.update("|remove-extra-whitespaces") }
         identity = String(h.finalize().hex.prefix(16))
     }
 
@@ -178,6 +187,10 @@ public final class Tokenizer: @unchecked Sendable {
             }
         case .sentencePiece:
             var t = text
+            if removeExtraWhitespaces {
+                t = t.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+                if t.isEmpty { return }
+            }
             if addSpacePrefix && prevSpecial { t = " " + t }
             t = t.replacingOccurrences(of: " ", with: "\u{2581}")
             let scalars = Array(t.unicodeScalars)
@@ -192,7 +205,7 @@ public final class Tokenizer: @unchecked Sendable {
                 let s = scalars[Int(-1 - id)]
                 for b in String(s).utf8 {
                     let fb = byteTokens[Int(b)]
-                    if fb >= 0 { out.append(Int(fb)) } else if let u = unknownID { out.append(u); break }
+                    if fb >= 0 && byteFallback { out.append(Int(fb)) } else if let u = unknownID { out.append(u); break }
                 }
             }
         }
