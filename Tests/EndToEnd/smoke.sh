@@ -53,7 +53,8 @@ make "${MAKEARGS[@]}" all > "$WR/run2.log" 2>&1 || fail "second make all failed"
 # (the output locks record each run's pid; they are not artifacts)
 changed=$(find "$W" -type f -newer "$stamp" ! -name '.kick.lock' ! -name '.*.lock' | wc -l)
 [ "$changed" -eq 0 ] || fail "a second run changed $changed files: $(find "$W" -type f -newer "$stamp" ! -name '.kick.lock' ! -name '.*.lock' | head -5)"
-! grep -qE "kick-(compress|infer) " "$WR/run2.log" || fail "a second run ran a stage: $(grep -E 'kick-(compress|infer) ' "$WR/run2.log" | head -2)"
+! grep -qE "kick-compress |kick-infer run " "$WR/run2.log" || fail "a second run ran a stage: $(grep -E 'kick-compress |kick-infer run ' "$WR/run2.log" | head -2)"
+grep -q "estimate: nothing left to run" "$WR/run2.log" || fail "the second run's estimate did not find everything done"
 
 # delete one configuration's scores: only that configuration is redone
 victim=$(echo $configs | awk '{print $2}')
