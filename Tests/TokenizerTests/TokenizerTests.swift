@@ -164,5 +164,25 @@ import KickTestSupport
             #expect(e?.description.hasPrefix("\(dir)/\(name).model: not a") == true || e?.description.contains("not a SentencePiece model") == true, "\(name): \(e?.description ?? "")")
             #expect(e?.code == .malformed)
         }
+        // hostile ModelProtos: each refused with its reason, none traps
+        func piece(_ text: String, score: UInt32 = 0, type: UInt8 = 1) -> [UInt8] {
+            let body: [UInt8] = [0x0A, UInt8(text.utf8.count)] + Array(text.utf8) + [0x15] + withUnsafeBytes(of: score.littleEndian, Array.init) + [0x18, type]
+            return [0x0A, UInt8(body.count)] + body
+        }
+        let bpe: [UInt8] = [0x12, 0x02, 0x18, 0x02]  // trainer spec: model_type BPE
+        let cases: [(String, [UInt8], String)] = [
+            ("nan-score", piece("a", score: Float.nan.bitPattern) + bpe, "has score nan"),
+            ("inf-score", piece("a", score: Float.infinity.bitPattern) + bpe, "has score inf"),
+            ("bad-type", piece("a", type: 9) + bpe, "has type 9"),
+            ("long-varint", [0x08] + [UInt8](repeating: 0xFF, count: 11) + [0x01], "longer than 10 bytes"),
+            ("group", [0x0B], "wire type 3"),
+            ("oversized", [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00], "bytes left"),
+            ("unk-out-of-range", piece("a") + bpe + [0x12, 0x03, 0xC0, 0x02, 0x05], "unk id 5 is outside the 1 pieces"),
+            ("unigram", piece("a"), "model type unigram is not supported"),
+        ]
+        for (name, bytes, want) in cases {
+            let e = #expect(throws: KickError.self) { try SentencePieceModel(data: Data(bytes), file: "\(dir)/\(name).model") }
+            #expect(e?.description.contains(want) == true, "\(name): \(e?.description ?? "no error")")
+        }
     }
 }

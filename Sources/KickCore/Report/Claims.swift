@@ -42,15 +42,7 @@ extension ReportBuilder {
         return p / d
     }
 
-    /// The headline key of a task ("subset|metric") and whether higher is better;
-    /// perplexity is compared by its windows' mean NLL.
-    func pairedKey(_ task: String) -> (key: String, higherIsBetter: Bool, label: String)? {
-        if task == PerplexityTask.name { return ("all|mean_nll", false, "perplexity (mean NLL per window)") }
-        guard let h = headline(task) else { return nil }
-        return (h.subset + "|" + h.metric, h.higherIsBetter, h.label)
-    }
-
-    func describe(_ p: PairedComparison, _ a: String, _ b: String, task: String, label: String, pAdjusted: Double?) -> String {
+    func describe(_ p: PairedComparison, _ a: String, _ b: String, label: String, pAdjusted: Double?) -> String {
         var s = String(format: "%@ vs %@, %@: %+.3f [%+.3f, %+.3f]", b, a, label, p.meanDifference, p.diffLow, p.diffHigh)
         if let lost = p.flipsLost, let gained = p.flipsGained { s += " (\(lost) lost, \(gained) gained of \(p.n))" } else { s += " (n \(p.n))" }
         let q = pAdjusted ?? p.p
@@ -60,12 +52,12 @@ extension ReportBuilder {
     }
 
     struct Comparison {
-        var base: String, other: String, task: String, label: String
+        var base: String, other: String, task: String
+        var headline: TaskHeadline
         var p: PairedComparison
-        var higherIsBetter: Bool
         var pHolm = 1.0
         /// other is worse than base (in the task's direction)
-        var worse: Bool { higherIsBetter ? p.meanDifference < 0 : p.meanDifference > 0 }
+        var worse: Bool { headline.higherIsBetter ? p.meanDifference < 0 : p.meanDifference > 0 }
         var significant: Bool { pHolm < 0.05 }
     }
 
@@ -74,8 +66,8 @@ extension ReportBuilder {
         var out: [Comparison] = []
         for (a, b) in pairs {
             for t in tasks {
-                guard let k = pairedKey(t), let p = try paired(task: t, base: a, other: b)?[k.key], p.n > 0 else { continue }
-                out.append(Comparison(base: a, other: b, task: t, label: k.label, p: p, higherIsBetter: k.higherIsBetter))
+                guard let h = pairedHeadline(t), let p = try paired(task: t, base: a, other: b)?[h.key], p.n > 0 else { continue }
+                out.append(Comparison(base: a, other: b, task: t, headline: h, p: p))
             }
         }
         for (i, p) in PairedComparison.holm(out.map(\.p.p)).enumerated() { out[i].pHolm = p }
@@ -105,7 +97,7 @@ extension ReportBuilder {
         let drops = cs.filter { $0.significant && $0.worse }
         if !drops.isEmpty { return (.holds, "\(drops.count) of \(cs.count) comparisons show a significant drop") }
         let ruledOut = cs.allSatisfy { c in
-            guard let k = pairedKey(c.task), let d = value(l, "dense", c.task, String(k.key.split(separator: "|")[1]), String(k.key.split(separator: "|")[0]))?.value else { return false }
+            guard let d = value(l, "dense", c.task, c.headline.metric, c.headline.subset)?.value else { return false }
             return c.p.diffLow > -Self.equivalenceShare * abs(d)
         }
         if ruledOut && !cs.isEmpty { return (.doesNotHold, "every interval rules out a drop of \(Int(Self.equivalenceShare * 100))% of dense's score") }
@@ -120,7 +112,7 @@ extension ReportBuilder {
         let pruning = configs.filter { ["magnitude", "wanda", "sparsegpt"].contains(desc[$0]!.method) }
         var claims: [ClaimCheck.Claim] = []
         func claim(_ statement: String, _ cs: [Comparison], configs: [String], _ verdict: (ClaimCheck.Verdict, String), extra: [String] = []) {
-            let ev = extra + cs.map { describe($0.p, $0.base, $0.other, task: $0.task, label: $0.label, pAdjusted: $0.pHolm) }
+            let ev = extra + cs.map { describe($0.p, $0.base, $0.other, label: $0.headline.label, pAdjusted: $0.pHolm) }
             claims.append(.init(statement: statement, configs: configs, evidence: ev, verdict: verdict.0, reason: verdict.1))
         }
         let floorNote = knowledge.isEmpty ? " (every knowledge task is at the floor for this model)" : ""
@@ -200,13 +192,13 @@ extension ReportBuilder {
     func detectableDrops(_ l: Loaded) -> [String] {
         var out: [String] = []
         for t in tasks {
-            guard let k = pairedKey(t) else { continue }
-            let ps = configs.compactMap { l.paired[$0]?[t]?[k.key] }
+            guard let h = pairedHeadline(t) else { continue }
+            let ps = configs.compactMap { l.paired[$0]?[t]?[h.key] }
             let ds = ps.compactMap(\.detectableDifference).sorted()
             guard !ds.isEmpty, let n = ps.map(\.n).max() else { continue }
             let disc = ps.compactMap(\.discordance).sorted()
             let d = ds[ds.count / 2]
-            out.append(String(format: "%@ %.3f (n %d%@)", k.label, d, n, disc.isEmpty ? "" : String(format: ", %.0f%% of items flip", 100 * disc[disc.count / 2])))
+            out.append(String(format: "%@ %.3f (n %d%@)", h.label, d, n, disc.isEmpty ? "" : String(format: ", %.0f%% of items flip", 100 * disc[disc.count / 2])))
         }
         return out
     }

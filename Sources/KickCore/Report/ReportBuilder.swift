@@ -22,6 +22,9 @@ public struct ReportBuilder {
     /// The headline of each task, by name.
     func headline(_ task: String) -> TaskHeadline? { registry.tasks.first { $0.name == task }?.headline }
 
+    /// The per-item headline each task is paired with dense on, by name.
+    func pairedHeadline(_ task: String) -> TaskHeadline? { registry.tasks.first { $0.name == task }?.pairedHeadline }
+
     public struct Loaded {
         public var scores: [String: [String: TaskScores]] = [:]   // config → task → scores
         public var checkpointBytes: [String: Int] = [:]
@@ -62,8 +65,10 @@ public struct ReportBuilder {
 
     func pairWithDense<T: KickTask>(_ task: T.Type, _ l: inout Loaded) throws {
         let t = T.name
+        // dense's log once, against every configuration's
+        guard let dense = try log(T.self, "dense") else { return }
         for c in configs where c != "dense" && l.scores[c]?[t] != nil {
-            if let out = try paired(T.self, base: "dense", other: c) { l.paired[c, default: [:]][t] = out }
+            if let mine = try log(T.self, c) { l.paired[c, default: [:]][t] = Self.paired(T.self, base: dense, other: mine) }
         }
         // Holm over the configurations, per subset and metric
         let keys = Set(configs.flatMap { l.paired[$0]?[t]?.keys.map { $0 } ?? [] })
@@ -74,12 +79,14 @@ public struct ReportBuilder {
         }
     }
 
-    /// `other` against `base` item by item on one task, keyed "subset|metric"
-    /// (nil when either log is missing): differences are other − base.
-    func paired<T: KickTask>(_ task: T.Type, base: String, other: String) throws -> [String: PairedComparison]? {
-        let basePath = "\(work)/infer/\(base)/\(T.name).jsonl", otherPath = "\(work)/infer/\(other)/\(T.name).jsonl"
-        guard FileManager.default.fileExists(atPath: basePath), FileManager.default.fileExists(atPath: otherPath) else { return nil }
-        let b = try TaskLog<T.Record>.read(path: basePath), o = try TaskLog<T.Record>.read(path: otherPath)
+    /// A configuration's log of a task by id, or nil when it has none.
+    func log<T: KickTask>(_ task: T.Type, _ config: String) throws -> [String: T.Record]? {
+        let path = "\(work)/infer/\(config)/\(T.name).jsonl"
+        return FileManager.default.fileExists(atPath: path) ? try TaskLog<T.Record>.read(path: path) : nil
+    }
+
+    /// `other` against `base` item by item, keyed "subset|metric": differences are other − base.
+    static func paired<T: KickTask>(_ task: T.Type, base b: [String: T.Record], other o: [String: T.Record]) -> [String: PairedComparison] {
         var bools: [String: ([Bool], [Bool])] = [:], nums: [String: ([Double], [Double])] = [:]
         for id in o.keys.sorted() {
             guard let x = b[id], let y = o[id] else { continue }
@@ -96,6 +103,12 @@ public struct ReportBuilder {
         for (k, v) in bools { out[k] = .binary(dense: v.0, compressed: v.1) }
         for (k, v) in nums { out[k] = .continuous(dense: v.0, compressed: v.1) }
         return out
+    }
+
+    /// Two configurations' logs compared on a task (nil when either is missing).
+    func paired<T: KickTask>(_ task: T.Type, base: String, other: String) throws -> [String: PairedComparison]? {
+        guard let b = try log(T.self, base), let o = try log(T.self, other) else { return nil }
+        return Self.paired(T.self, base: b, other: o)
     }
 
     /// Two configurations compared on a task by name (see `paired`).
@@ -145,12 +158,8 @@ public struct ReportBuilder {
         md += "p (Holm) corrects over the configurations of the task; a `*` in the tables marks a difference with p (Holm) < 0.05. Every metric and subset has these columns in results.csv.\n\n"
         var any = false
         for t in tasks {
-            guard var h = headline(t) else { continue }
-            if t == PerplexityTask.name {
-                // perplexity pools tokens; its per-item measure is a window's mean NLL
-                h = TaskHeadline(metric: "mean_nll", label: "perplexity: mean NLL per window", higherIsBetter: false, isAbility: false)
-            }
-            let key = h.subset + "|" + h.metric
+            guard let h = pairedHeadline(t) else { continue }
+            let key = h.key
             let cs = configs.filter { l.paired[$0]?[t]?[key] != nil }
             guard !cs.isEmpty else { continue }
             any = true

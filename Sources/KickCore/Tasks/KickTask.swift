@@ -46,8 +46,11 @@ public protocol KickTask {
 
     // MARK: report
 
-    /// The task's one figure for findings, plots and the paired section.
+    /// The task's one figure for findings and plots.
     static var headline: TaskHeadline { get }
+    /// The per-item figure dense is paired with (the headline unless that
+    /// pools items, as perplexity does).
+    static var pairedHeadline: TaskHeadline { get }
     /// The task's section of results.md.
     static func reportSection(_ tables: ReportTables) -> String
 }
@@ -56,6 +59,8 @@ extension KickTask {
     public static var sampled: Bool { true }
 
     public static func problem(with item: TaskItem) -> String? { nil }
+
+    public static var pairedHeadline: TaskHeadline { headline }
 
     public static func annotate(_ manifest: inout TaskManifest, items: [TaskItem], _ ingest: TaskIngest) {}
 
@@ -168,6 +173,9 @@ public struct TaskHeadline: Sendable {
     public var higherIsBetter: Bool
     /// Whether findings count it among the abilities compression may lose (perplexity is the yardstick instead).
     public var isAbility: Bool
+    /// "subset|metric", as paired comparisons are keyed.
+    public var key: String { subset + "|" + metric }
+
     public init(metric: String, subset: String = "all", label: String, higherIsBetter: Bool = true, isAbility: Bool = true) {
         self.metric = metric
         self.subset = subset

@@ -69,11 +69,8 @@ public struct RunEstimate: Codable, Sendable {
                                  perplexityWindows: size.windows)
             o.batch = batch
             o.showProgress = false
-            let runner = SuiteRunner(bundle: bundle, model: model, options: o)
-            runner.registry = registry
-            let isWindows = name == PerplexityTask.name
             let total: Int
-            if isWindows {
+            if name == PerplexityTask.name {
                 let tokens = try TaskManifest.read(path: TaskManifest.path(ofTaskFile: "\(ingestDir)/tasks/\(name).jsonl")).tokens ?? 0
                 total = min(size.windows ?? Int.max, tokens / max(1, o.perplexityWindow))
             } else {
@@ -93,7 +90,7 @@ public struct RunEstimate: Codable, Sendable {
                 // the shot prefix is computed once per subject: scale by tokens computed, not items
                 let probed = try TaskLog<MMLUTask.Record>.read(path: "\(scratch)/\(name)/\(name).jsonl").values
                 let probeTokens = probed.map(\.tokens.prompt).reduce(0, +)
-                perConfig = seconds / Double(max(1, probeTokens)) * Double(mmluTokens(items, runner: runner, limit: profile.generation.mmluMaxPromptTokens))
+                perConfig = seconds / Double(max(1, probeTokens)) * Double(mmluTokens(items, runner: probe, limit: profile.generation.mmluMaxPromptTokens))
             }
             tasks.append(TaskCost(task: name, items: total, probeItems: k, probeSeconds: (seconds * 100).rounded() / 100,
                                   secondsPerConfig: perConfig.rounded(), configs: left.count))

@@ -57,18 +57,20 @@ public final class TaskLog<Record: TaskRecord> {
         var recs: [Record] = []
         var good = Data()
         var bad: (line: Int, why: String)?
+        let decoder = LogLine.decoder
         try JSONLines.forEach(data: d) { line, n in
             if let b = bad {
                 throw KickError("line \(b.line) is not a log record (\(b.why)); the log is corrupt: remove that line, or rerun with --fresh",
                                 file: file, code: .malformed)
             }
             do {
-                if let problem = LogLine.schemaProblem(line) { bad = (n, problem); return }
-                let r = try LogLine.decoder.decode(Record.self, from: line)
+                let r = try decoder.decode(LogLine.Tagged<Record>.self, from: line).record
                 guard !r.id.isEmpty else { bad = (n, "empty \"id\""); return }
                 recs.append(r)
                 good.append(line)
                 good.append(0x0A)
+            } catch let e as LogLine.SchemaMismatch {
+                bad = (n, e.why)
             } catch {
                 bad = (n, KickError.decoding(error))
             }
@@ -83,18 +85,13 @@ public final class TaskLog<Record: TaskRecord> {
 enum LogLine {
     static let schema = "kick.log/1"
 
-    private enum SchemaKey: String, CodingKey { case schema }
-    private struct Probe: Decodable { var schema: String? }
+    fileprivate enum SchemaKey: String, CodingKey { case schema }
 
-    /// The record with the schema beside its own keys.
-    private struct Tagged<R: Encodable>: Encodable {
-        var record: R
-        func encode(to encoder: Encoder) throws {
-            try record.encode(to: encoder)
-            var c = encoder.container(keyedBy: SchemaKey.self)
-            try c.encode(LogLine.schema, forKey: .schema)
-        }
-    }
+    /// A line whose schema is another version, or missing.
+    struct SchemaMismatch: Error { var why: String }
+
+    /// The record with the schema beside its own keys, written and read in one pass.
+    struct Tagged<R> { var record: R }
 
     static func encode(_ value: some Encodable, file: String) throws -> Data {
         let enc = JSONEncoder()
@@ -103,19 +100,31 @@ enum LogLine {
         do { return try enc.encode(Tagged(record: value)) } catch { throw KickError("cannot encode a log record: \(error)", file: file) }
     }
 
-    /// Why a line is not a record of this schema (another version, or none), or nil.
-    static func schemaProblem(_ line: Data) -> String? {
-        guard let probe = try? JSONDecoder().decode(Probe.self, from: line) else { return nil }  // not an object: the record decode says why
-        switch probe.schema {
-        case schema?: return nil
-        case let other?: return "schema \(KickError.quote(other)) is not \(schema)"
-        case nil: return "no \"schema\" (a log from an older kick?)"
-        }
-    }
 
     static var decoder: JSONDecoder {
         let dec = JSONDecoder()
         dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return dec
+    }
+}
+
+extension LogLine.Tagged: Encodable where R: Encodable {
+    func encode(to encoder: Encoder) throws {
+        try record.encode(to: encoder)
+        var c = encoder.container(keyedBy: LogLine.SchemaKey.self)
+        try c.encode(LogLine.schema, forKey: .schema)
+    }
+}
+
+extension LogLine.Tagged: Decodable where R: Decodable {
+    /// The schema is checked before the record's fields, so a log of another
+    /// version is named as such rather than as a missing field.
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: LogLine.SchemaKey.self)
+        switch try c.decodeIfPresent(String.self, forKey: .schema) {
+        case LogLine.schema?: record = try R(from: decoder)
+        case let other?: throw LogLine.SchemaMismatch(why: "schema \(KickError.quote(other)) is not \(LogLine.schema)")
+        case nil: throw LogLine.SchemaMismatch(why: "no \"schema\" (a log from an older kick?)")
+        }
     }
 }

@@ -41,6 +41,8 @@ public struct SentencePieceModel: Sendable {
                     }
                 }
                 guard let p = piece else { throw KickError("not a SentencePiece model: piece \(pieces.count) has no text", file: file, code: .malformed) }
+                // scores rank the merges: NaN or infinity would make the order arbitrary
+                guard score.isFinite else { throw KickError("not a SentencePiece model: piece \(pieces.count) has score \(score)", file: file, code: .malformed) }
                 pieces.append(p); scores.append(score); types.append(type)
                 sawPiece = true
             case 2:

@@ -175,6 +175,8 @@ public enum PerplexityTask: KickTask {
     }
 
     public static let headline = TaskHeadline(metric: "perplexity", label: "perplexity (held-out Wikipedia)", higherIsBetter: false, isAbility: false)
+    /// Perplexity pools tokens; its per-item measure is a window's mean NLL.
+    public static let pairedHeadline = TaskHeadline(metric: "mean_nll", label: "perplexity: mean NLL per window", higherIsBetter: false, isAbility: false)
 
     public static func reportSection(_ t: ReportTables) -> String {
         var md = "## Perplexity and agreement with dense\n\n" + t.table([("KL to dense (top-k)", "kl_topk_vs_dense", "all"), ("top-1 agreement", "top1_agreement_vs_dense", "all")])
