@@ -9,11 +9,6 @@ import CPrefetch
 typealias Float16x = SIMD16<Float>
 
 @inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> Float16x {
-    UnsafeRawPointer(p).loadUnaligned(as: Float16x.self)
-}
-
-@inline(__always)
 private func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self)
 }
@@ -30,28 +25,39 @@ private func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
 /// (48 × K) stay in L2 across the token groups, and while the first group
 /// runs, the next tile's weights are prefetched.
 ///
+/// - weight: the panels, elements of `format`.
 /// - panels: whole three-panel tiles of whole rows (`packedLinear` in
 ///   KickCore sends any other panel to the generic kernel).
 /// - out: T rows of stride `ldOut`, columns 16·panels.
 public func packedLinear512(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
-                            weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int,
+                            weight W: UnsafeRawPointer, format: PanelFormat, panels: Range<Int>, cols K: Int,
                             out C: UnsafeMutablePointer<Float>, ldOut: Int) {
     precondition(panels.count % PanelLayout.tilePanels == 0, "packedLinear512 takes whole three-panel tiles")
-    let panelStride = PanelLayout.rows * K
+    switch format {
+    case .f32: tiles(F32Element.self, T, X, ldInput, W, panels, K, C, ldOut)
+    case .f16: tiles(F16Element.self, T, X, ldInput, W, panels, K, C, ldOut)
+    case .bf16: tiles(BF16Element.self, T, X, ldInput, W, panels, K, C, ldOut)
+    }
+}
+
+/// The tiles for one element type (specialized per type).
+private func tiles<E: PanelElement>(_: E.Type, _ T: Int, _ X: UnsafePointer<Float>, _ ldInput: Int, _ W: UnsafeRawPointer,
+                                    _ panels: Range<Int>, _ K: Int, _ C: UnsafeMutablePointer<Float>, _ ldOut: Int) {
+    let panelStride = PanelLayout.rows * K * E.bytes  // in bytes
     var p = panels.lowerBound
     while p < panels.upperBound {
         let w = W + p * panelStride
-        let nextTile = p + 3 < panels.upperBound ? UnsafeRawPointer(w + 3 * panelStride) : nil
+        let nextTile = p + 3 < panels.upperBound ? w + 3 * panelStride : nil
         var t = 0
         while t < T {
             let pf = t == 0 ? nextTile : nil
             let x = X + t * ldInput
             if T - t >= 2 {
                 let m = min(6, T - t)
-                tile3x6(m, x, ldInput, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, ldOut, pf)
+                tile3x6(E.self, m, x, ldInput, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, ldOut, pf)
                 t += m
             } else {
-                tile3x1(x, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, pf)
+                tile3x1(E.self, x, w, panelStride, K, C + t * ldOut + PanelLayout.rows * p, pf)
                 t += 1
             }
         }
@@ -73,11 +79,14 @@ private struct Lanes48 {
     func store(_ o: UnsafeMutablePointer<Float>) { store16(a, o); store16(b, o + 16); store16(c, o + 32) }
 }
 
+/// One cache line of each of the next tile's three panels per column step
+/// for float32 (a column is 64 bytes); 16-bit panels have half as many
+/// lines, fetched every other step.
 @inline(__always)
-private func prefetchColumn(_ pf: UnsafeRawPointer?, _ k: Int, _ panelStride: Int) {
-    guard let pf else { return }
-    let line = pf + 64 &* k
-    kick_prefetch(line); kick_prefetch(line + 4 &* panelStride); kick_prefetch(line + 8 &* panelStride)
+private func prefetchColumn<E: PanelElement>(_: E.Type, _ pf: UnsafeRawPointer?, _ k: Int, _ panelStride: Int) {
+    guard let pf, E.bytes == 4 || k & 1 == 0 else { return }
+    let line = pf + 16 &* E.bytes &* k
+    kick_prefetch(line); kick_prefetch(line + panelStride); kick_prefetch(line + 2 &* panelStride)
 }
 
 /// Six tokens, or `m` < 6 with the missing rows repeating the last one
@@ -85,19 +94,19 @@ private func prefetchColumn(_ pf: UnsafeRawPointer?, _ k: Int, _ panelStride: In
 /// per panel rather than waiting on one. 18 accumulators, three weight
 /// vectors and six broadcasts fit the 32 registers; eight tokens spilled.
 @inline(__always)
-private func tile3x6(_ m: Int, _ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
+private func tile3x6<E: PanelElement>(_: E.Type, _ m: Int, _ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafeRawPointer, _ ps: Int, _ K: Int,
                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
     let x1 = x0 + min(1, m - 1) * ldx, x2 = x0 + min(2, m - 1) * ldx, x3 = x0 + min(3, m - 1) * ldx
     let x4 = x0 + min(4, m - 1) * ldx, x5 = x0 + min(5, m - 1) * ldx
     var r0 = Lanes48(), r1 = Lanes48(), r2 = Lanes48(), r3 = Lanes48(), r4 = Lanes48(), r5 = Lanes48()
     var k = 0, wk = w
     while k < K {
-        let w0 = load16(wk), w1 = load16(wk + ps), w2 = load16(wk + 2 &* ps)
+        let w0 = E.load16(wk), w1 = E.load16(wk + ps), w2 = E.load16(wk + 2 &* ps)
         r0.add(x0[k], w0, w1, w2); r1.add(x1[k], w0, w1, w2); r2.add(x2[k], w0, w1, w2)
         r3.add(x3[k], w0, w1, w2); r4.add(x4[k], w0, w1, w2); r5.add(x5[k], w0, w1, w2)
-        prefetchColumn(pf, k, ps)
+        prefetchColumn(E.self, pf, k, ps)
         k &+= 1
-        wk += 16
+        wk += 16 &* E.bytes
     }
     r0.store(c); r1.store(c + ldc)
     if m > 2 { r2.store(c + 2 * ldc) }
@@ -107,15 +116,15 @@ private func tile3x6(_ m: Int, _ x0: UnsafePointer<Float>, _ ldx: Int, _ w: Unsa
 }
 
 @inline(__always)
-private func tile3x1(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ ps: Int, _ K: Int,
+private func tile3x1<E: PanelElement>(_: E.Type, _ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ ps: Int, _ K: Int,
                      _ c: UnsafeMutablePointer<Float>, _ pf: UnsafeRawPointer?) {
     var r = Lanes48()
     var k = 0, wk = w
     while k < K {
-        r.add(x[k], load16(wk), load16(wk + ps), load16(wk + 2 &* ps))
-        prefetchColumn(pf, k, ps)
+        r.add(x[k], E.load16(wk), E.load16(wk + ps), E.load16(wk + 2 &* ps))
+        prefetchColumn(E.self, pf, k, ps)
         k &+= 1
-        wk += 16
+        wk += 16 &* E.bytes
     }
     r.store(c)
 }

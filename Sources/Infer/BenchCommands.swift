@@ -20,7 +20,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let r = try EngineBenchmark.run(path: m.model, promptTokens: promptTokens, decodeTokens: decodeTokens,
+        let r = try EngineBenchmark.run(path: m.model, weights: m.weights, promptTokens: promptTokens, decodeTokens: decodeTokens,
                                         batch: batch, batchDecodeTokens: batchDecodeTokens)
         try printJSON(r)
     }

@@ -24,7 +24,7 @@ struct Estimate: ParsableCommand {
         let prof = try Profile.load(profile, root: root)
         let t0 = Date()
         let bundle = try ModelBundle.open(path: m.model)
-        let model = try bundle.loadModel()
+        let model = try m.load(bundle)
         let load = Date().timeIntervalSince(t0)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let e = try RunEstimate.measure(bundle: bundle, model: model, loadSeconds: load, profile: prof, ingestDir: ingest, work: work, calibration: cal,

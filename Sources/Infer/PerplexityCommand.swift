@@ -29,7 +29,7 @@ struct Perplexity: ParsableCommand {
             let ids = try parseTokens(tokens)
             guard ids.count >= 2 else { throw ValidationError("perplexity needs at least two tokens") }
             try checkVocab(ids, bundle)
-            let p = Scoring.perplexity(try bundle.loadModel(), tokens: ids)
+            let p = Scoring.perplexity(try m.load(bundle), tokens: ids)
             try printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens])
             return
         }
@@ -50,7 +50,7 @@ struct Perplexity: ParsableCommand {
         guard ids.count >= w else {
             throw KickError("the text has \(ids.count) tokens, fewer than one window of \(w): nothing to score (give a shorter --window)", file: calib ?? textFile)
         }
-        let model = try bundle.loadModel()
+        let model = try m.load(bundle)
         let t0 = Date()
         let p = Scoring.windowedPerplexity(model, tokens: ids, window: w, maxWindows: maxWindows)
         try printJSON(["mean_nll": p.meanNLL, "perplexity": p.perplexity, "scored_tokens": p.tokens, "window": w,

@@ -33,7 +33,7 @@ struct Run: ParsableCommand {
         guard mj.tokenizer.identity == bundle.tokenizer.identity else {
             throw KickError("the model's tokenizer (\(bundle.tokenizer.identity)) is not the one the ingest folder was made with (\(mj.tokenizer.identity))", file: m.model)
         }
-        let model = try bundle.loadModel()
+        let model = try m.load(bundle)
         let seqLen = mj.sequenceLength
         let pp = prof.size("perplexity")
         var denseDir = dense

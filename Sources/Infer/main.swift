@@ -13,9 +13,17 @@ struct KickInfer: ParsableCommand {
 }
 
 struct ModelOption: ParsableArguments {
-    @Option(name: .long, help: "A .gguf file or a Hugging Face model folder.")
+    @Option(name: .long, help: "A .gguf file, a .kick checkpoint or a Hugging Face model folder.")
     var model: String
+    @Option(name: .long, help: ArgumentHelp("How the engine holds the weights: source (f16/bf16 stay 16-bit, the rest float32), f32, f16 or bf16.",
+                                            valueName: "source|f32|f16|bf16"))
+    var weights: WeightPrecision = .source
+
+    /// Builds the engine as --weights says.
+    func load(_ bundle: ModelBundle) throws -> LlamaModel { try bundle.loadModel(weights: weights) }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}
 
 func parseTokens(_ s: String) throws -> [Int] {
     let parts = s.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -63,7 +71,7 @@ struct Logits: ParsableCommand {
         let ids = try parseTokens(tokens)
         let bundle = try ModelBundle.open(path: m.model)
         try checkVocab(ids, bundle)
-        let model = try bundle.loadModel()
+        let model = try m.load(bundle)
         let l = model.forward([BatchItem(cache: model.newCache(capacity: ids.count), tokens: ids, logits: .all)])[0]!
         try Npy.write(Npy.Array(shape: [l.rows, l.cols], data: l.data), to: out)
         try printJSON(["out": out, "shape": [l.rows, l.cols]])
@@ -99,14 +107,19 @@ struct Generate: ParsableCommand {
             ids = tok.encode(text, parseSpecial: chat, addBOS: tok.addBOS)
         }
         try checkVocab(ids, bundle)
-        let model = try bundle.loadModel()
+        let model = try m.load(bundle)
         let gen = BatchGenerator(model: model, tokenizer: tok, maxBatch: 1)
         let start = Date()
         let r = gen.generate([GenerationRequest(id: 0, prompt: ids, maxNewTokens: maxNewTokens,
                                                 sampling: SamplingParams(temperature: temperature, topP: topP, seed: seed),
                                                 stopStrings: stop)])[0]
-        try printJSON(["prompt_tokens": ids, "tokens": r.tokens, "text": r.text, "finish": r.finish.rawValue,
-                   "seconds": Date().timeIntervalSince(start)])
+        struct Output: Encodable {
+            var prompt_tokens: [Int], tokens: [Int], text: String, finish: String, seconds: Double
+            var weights: String, weight_mb: Double, peak_rss_mb: Double
+        }
+        try printJSON(Output(prompt_tokens: ids, tokens: r.tokens, text: r.text, finish: r.finish.rawValue,
+                             seconds: Date().timeIntervalSince(start), weights: model.weightFormats,
+                             weight_mb: Double(model.weightBytes) / 1_048_576, peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
     }
 }
 

@@ -202,24 +202,59 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
     }
 }
 
-/// A published-layout Llama folder with safetensors weights and only a
-/// SentencePiece tokenizer.model (../shared/golden/hf-real/hf-safetensors-f16).
+/// Published-layout Llama folders (../shared/golden/hf-real): PyTorch
+/// `.bin` shards or safetensors, and only a SentencePiece tokenizer.model.
 @Suite struct PublishedFolderTests {
     static let dir = Golden.dir + "/hf-real"
 
-    @Test func safetensorsWithTokenizerModelMatchesTheFloat64Reference() throws {
-        let bundle = try ModelBundle.open(path: Self.dir + "/hf-safetensors-f16")
+    /// Every reference sequence's logits at every position against the
+    /// folder's own float64 reference (`logits_<suffix>N.npy`).
+    func checkAgainstReference(_ folder: String, suffix: String, precision: WeightPrecision = .source) throws -> [[Float]] {
+        let bundle = try ModelBundle.open(path: Self.dir + "/" + folder)
         #expect(bundle.tokenizer.kind == .sentencePiece && bundle.tokenizer.addBOS && bundle.tokenizer.vocabSize == 3100)
-        let m = try bundle.loadModel()
+        let m = try bundle.loadModel(weights: precision)
         let ref = try Golden.json("hf-real/reference.json") as! [String: Any]
-        for case let item as [String: Any] in ref["logits"] as! [Any] {
+        var all: [[Float]] = []
+        for (n, entry) in (ref["logits"] as! [Any]).enumerated() {
+            let item = entry as! [String: Any]
             let ids = item["ids"] as! [Int]
             let l = m.forward([BatchItem(cache: m.newCache(), tokens: ids, logits: .all)])[0]!
-            let want = try Npy.read(path: Self.dir + "/" + (item["logits_file"] as! String))
+            let want = try Npy.read(path: Self.dir + "/logits_\(suffix)\(n).npy")
             #expect(want.data.count == l.data.count)
             let err = relL2(l.data, want.data)
-            #expect(err < 1e-4, "relative L2 \(err) for \(ids)")
-            #expect(topK(l.data[(ids.count - 1) * l.cols..<ids.count * l.cols], 5) == item["top5_last"] as! [Int])
+            #expect(err < 1e-4, "\(folder): relative L2 \(err) for \(ids)")
+            if suffix.isEmpty { #expect(topK(l.data[(ids.count - 1) * l.cols..<ids.count * l.cols], 5) == item["top5_last"] as! [Int]) }
+            all.append(l.data)
         }
+        return all
+    }
+
+    @Test func safetensorsWithTokenizerModelMatchesTheFloat64Reference() throws {
+        _ = try checkAgainstReference("hf-safetensors-f16", suffix: "")
+    }
+
+    @Test func pytorchShardsMatchTheirReferences() throws {
+        _ = try checkAgainstReference("hf-bin-bf16", suffix: "bf16_")
+        _ = try checkAgainstReference("hf-bin-f32", suffix: "f32_")
+    }
+
+    /// The same float16 tensors through two formats: identical weights, and
+    /// logits identical to the bit, whether held as f16 panels or widened.
+    @Test func binAndSafetensorsAreBitIdentical() throws {
+        let bin = try HFWeightSource(directory: Self.dir + "/hf-bin-f16")
+        let st = try HFWeightSource(directory: Self.dir + "/hf-safetensors-f16")
+        #expect(bin.weightFiles == ["pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"])
+        let roles: [TensorRole] = [.embedding, .finalNorm, .output]
+            + (0..<3).flatMap { i in [.attnNorm(i), .ffnNorm(i)] + LinearRole.allCases.map { .linear(i, $0) } }
+        for r in roles {
+            #expect(try bin.matrix(r).data == st.matrix(r).data, "\(r)")
+            #expect(try bin.storedPayload(r).1 == st.storedPayload(r).1, "\(r)")
+            #expect(bin.sourceType(r) == .f16)
+        }
+        let a = try checkAgainstReference("hf-bin-f16", suffix: "")
+        let b = try checkAgainstReference("hf-safetensors-f16", suffix: "")
+        let c = try checkAgainstReference("hf-bin-f16", suffix: "", precision: .f32)
+        #expect(a == b)
+        #expect(a == c)
     }
 }

@@ -212,26 +212,36 @@ import KickTestSupport
 }
 
 /// A panel kernel's signature: tokens, input, ldInput, packed weight,
-/// panels, cols, rows, out, ldOut.
-typealias PanelKernel = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Range<Int>, Int, Int,
+/// its format, panels, cols, rows, out, ldOut.
+typealias PanelKernel = (Int, UnsafePointer<Float>, Int, UnsafeRawPointer, PanelFormat, Range<Int>, Int, Int,
                          UnsafeMutablePointer<Float>, Int) -> Void
+
+/// KickCore's generic kernel for any format.
+func genericPanelKernel(_ T: Int, _ x: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafeRawPointer, _ f: PanelFormat, _ p: Range<Int>,
+                        _ K: Int, _ rows: Int, _ out: UnsafeMutablePointer<Float>, _ ld: Int) {
+    switch f {
+    case .f32: panelLinear(F32Element.self, tokens: T, input: x, ldInput: ldx, weight: w, panels: p, cols: K, rows: rows, out: out, ldOut: ld)
+    case .f16: panelLinear(F16Element.self, tokens: T, input: x, ldInput: ldx, weight: w, panels: p, cols: K, rows: rows, out: out, ldOut: ld)
+    case .bf16: panelLinear(BF16Element.self, tokens: T, input: x, ldInput: ldx, weight: w, panels: p, cols: K, rows: rows, out: out, ldOut: ld)
+    }
+}
 
 /// Against a double-precision X·Wᵀ for token counts on and off every tile
 /// (1-19 tokens) and row counts on and off the panels and three-panel tiles;
 /// each token's outputs bit for bit the same whatever the token count; and
 /// a panel range writes only its own columns.
-func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], seed: UInt64) -> [[Float]] {
+func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], seed: UInt64, format: PanelFormat = .f32) -> [[Float]] {
     var rng = SeededRandom(seed: seed)
     func r() -> Float { Float(rng.next() % 2001) / 1000 - 1 }
     var all: [[Float]] = []
     for (rows, K) in shapes {
-        let m = Matrix(rows: rows, cols: K, data: (0..<rows * K).map { _ in r() })
-        let w = PackedWeight(m)
+        let w = PackedWeight(Matrix(rows: rows, cols: K, data: (0..<rows * K).map { _ in r() }), format: format)
+        let m = w.matrix  // the weights as held (rounded to 16 bits for those formats)
         let x = (0..<19 * K).map { _ in r() }
         var byCount: [[Float]] = []
         for T in 1...19 {
             var out = [Float](repeating: .nan, count: T * rows)
-            w.data.withUnsafeBufferPointer { kernel(T, x, K, $0.baseAddress!, 0..<w.panels, K, rows, &out, rows) }
+            w.withPanels { kernel(T, x, K, $0, format, 0..<w.panels, K, rows, &out, rows) }
             for t in 0..<T {
                 for j in 0..<rows {
                     let ref = (0..<K).reduce(0.0) { $0 + Double(x[t * K + $1]) * Double(m[j, $1]) }
@@ -246,7 +256,7 @@ func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], s
         all.append(byCount[18])
         guard w.panels > 2 else { continue }
         var part = [Float](repeating: -7, count: 5 * rows)
-        w.data.withUnsafeBufferPointer { kernel(5, x, K, $0.baseAddress!, 1..<w.panels - 1, K, rows, &part, rows) }
+        w.withPanels { kernel(5, x, K, $0, format, 1..<w.panels - 1, K, rows, &part, rows) }
         for t in 0..<5 {
             let own = t * rows + 16..<t * rows + 16 * (w.panels - 1)
             #expect(part[t * rows..<own.lowerBound].allSatisfy { $0 == -7 } && part[own.upperBound..<(t + 1) * rows].allSatisfy { $0 == -7 })
@@ -266,6 +276,8 @@ func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], s
             let p = PackedWeight(m)
             #expect(p.matrix == m)
             #expect(p.data.count == p.panels * 16 * m.cols)
+            // small integers are exact in every format
+            for f in [PanelFormat.f16, .bf16] { #expect(PackedWeight(m, format: f).matrix == m) }
             var own = m
             let taken = PackedWeight(taking: &own)
             #expect(taken.data == p.data && own.rows == 0 && own.data.isEmpty)
@@ -277,20 +289,37 @@ func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], s
         #expect(row == Array(parts[2].data[7 * 5..<8 * 5]))
     }
 
-    @Test func genericKernelMatchesReferenceAndIgnoresTokenCount() {
-        _ = checkPanelKernel({ panelLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6, out: $7, ldOut: $8) },
-                             shapes: Self.shapes, seed: 11)
+    @Test(arguments: PanelFormat.allCases) func genericKernelMatchesReferenceAndIgnoresTokenCount(format: PanelFormat) {
+        _ = checkPanelKernel(genericPanelKernel, shapes: Self.shapes, seed: 11, format: format)
     }
 
     /// The AVX-512 path, where the processor has it (whole three-panel tiles
     /// through the AVX-512 kernel, the shapes' other panels through the
     /// generic one): the same checks, and the same bits as the generic kernel.
-    @Test(.enabled(if: CPUFeatures.avx512)) func avx512KernelMatchesGenericBitForBit() {
-        let wide = checkPanelKernel({ packedLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6,
-                                                   out: $7, ldOut: $8, wide: true) }, shapes: Self.shapes, seed: 13)
-        let narrow = checkPanelKernel({ panelLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, panels: $4, cols: $5, rows: $6,
-                                                    out: $7, ldOut: $8) }, shapes: Self.shapes, seed: 13)
+    @Test(.enabled(if: CPUFeatures.avx512), arguments: PanelFormat.allCases) func avx512KernelMatchesGenericBitForBit(format: PanelFormat) {
+        let wide = checkPanelKernel({ packedLinear(tokens: $0, input: $1, ldInput: $2, weight: $3, format: $4, panels: $5, cols: $6, rows: $7,
+                                                   out: $8, ldOut: $9, wide: true) }, shapes: Self.shapes, seed: 13, format: format)
+        let narrow = checkPanelKernel(genericPanelKernel, shapes: Self.shapes, seed: 13, format: format)
         #expect(wide == narrow)
+    }
+
+    /// 16-bit panels widen exactly: a product over f16 or bf16 panels is,
+    /// bit for bit, the product over float32 panels of the same (rounded)
+    /// values, on every kernel, for every token count.
+    @Test(arguments: [PanelFormat.f16, .bf16]) func halfPanelsEqualFloatPanelsOfTheSameValues(format: PanelFormat) {
+        var rng = SeededRandom(seed: 17)
+        for (rows, K) in Self.shapes {
+            let h = PackedWeight(Matrix(rows: rows, cols: K, data: (0..<rows * K).map { _ in Float(rng.next() % 2001) / 997 - 1 }), format: format)
+            let f = PackedWeight(h.matrix)
+            #expect(h.byteCount * 2 == f.byteCount && h.format == format)
+            for T in [1, 4, 7, 19] {
+                let x = (0..<T * K).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+                var a = [Float](repeating: 0, count: T * rows), b = a
+                h.apply(tokens: T, input: x, out: &a, team: nil)
+                f.apply(tokens: T, input: x, out: &b, team: nil)
+                #expect(a == b, "\(format) rows \(rows) K \(K) T \(T)")
+            }
+        }
     }
 
     /// Splitting the panels across a team gives the same numbers as one

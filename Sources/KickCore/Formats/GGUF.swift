@@ -236,6 +236,7 @@ public final class GGUFReader: @unchecked Sendable {
         out.withUnsafeMutableBufferPointer { dst in
             t.type.dequantize(raw.baseAddress!, t.elementCount, dst.baseAddress!)
         }
+        file.release(raw)
         return out
     }
 

@@ -48,6 +48,18 @@ public final class MappedFile: @unchecked Sendable {
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
+    /// Drops the pages of `range` from this process's resident set once they
+    /// are read (they stay in the page cache; a later read maps them back).
+    /// A model is widened or packed tensor by tensor, so without this a
+    /// 13 GB file would stay resident beside the engine built from it.
+    public func release(_ range: UnsafeRawBufferPointer) {
+        guard !owned, let base, let start = range.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (start - base + page - 1) / page * page  // whole pages only: neighbours may share the edges
+        let hi = (start - base + range.count) / page * page
+        if hi > lo { madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED)) }
+    }
+
     /// A bounds-checked view of [offset, offset + length).
     public func slice(offset: Int, length: Int, what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {

@@ -3,6 +3,21 @@ import Foundation
 public enum SafetensorsDType: String, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16"
     var size: Int { self == .f32 ? 4 : 2 }
+    /// Floats narrowed to this type, little-endian (exact for values that
+    /// came from it).
+    public func encode(_ values: [Float]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(values.count * size)
+        for v in values {
+            switch self {
+            case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            case .f16: withUnsafeBytes(of: floatToHalf(v).littleEndian) { out.append(contentsOf: $0) }
+            case .bf16: withUnsafeBytes(of: floatToBF16(v).littleEndian) { out.append(contentsOf: $0) }
+            }
+        }
+        return out
+    }
+
     var ggml: GGMLType {
         switch self {
         case .f32: return .f32
@@ -94,6 +109,7 @@ public final class SafetensorsReader: @unchecked Sendable {
         if t.elementCount > 0 {
             out.withUnsafeMutableBufferPointer { t.dtype.ggml.dequantize(raw.baseAddress!, t.elementCount, $0.baseAddress!) }
         }
+        file.release(raw)
         return out
     }
 
@@ -112,13 +128,7 @@ public enum SafetensorsWriter {
         var body = Data()
         for t in tensors {
             let start = body.count
-            for v in t.data {
-                switch dtype {
-                case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { body.append(contentsOf: $0) }
-                case .f16: withUnsafeBytes(of: floatToHalf(v).littleEndian) { body.append(contentsOf: $0) }
-                case .bf16: withUnsafeBytes(of: floatToBF16(v).littleEndian) { body.append(contentsOf: $0) }
-                }
-            }
+            body.append(contentsOf: dtype.encode(t.data))
             header[t.name] = ["dtype": dtype.rawValue, "shape": t.shape, "data_offsets": [start, body.count]]
         }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])

@@ -269,12 +269,20 @@ struct EngineBlock: Sendable {
     let gateUp: PackedWeight
     let down: PackedWeight
 
-    init(_ b: LlamaBlockWeights) {
+    /// - format: each linear role's panel format (float32 when absent).
+    init(_ b: LlamaBlockWeights, format: (LinearRole) -> PanelFormat = { _ in .f32 }) {
         attnNorm = b.attnNorm
         ffnNorm = b.ffnNorm
-        qkv = PackedWeight(stacking: [b[.q], b[.k], b[.v]])
-        o = PackedWeight(b[.o])
-        gateUp = PackedWeight(stacking: [b[.gate], b[.up]])
-        down = PackedWeight(b[.down])
+        // a fused weight is 16-bit only when all its parts are
+        func fused(_ roles: [LinearRole]) -> PanelFormat {
+            Set(roles.map(format)).count == 1 ? format(roles[0]) : .f32
+        }
+        qkv = PackedWeight(stacking: [b[.q], b[.k], b[.v]], format: fused([.q, .k, .v]))
+        o = PackedWeight(b[.o], format: format(.o))
+        gateUp = PackedWeight(stacking: [b[.gate], b[.up]], format: fused([.gate, .up]))
+        down = PackedWeight(b[.down], format: format(.down))
     }
+
+    /// Bytes of the block's weights as held.
+    var byteCount: Int { qkv.byteCount + o.byteCount + gateUp.byteCount + down.byteCount + 4 * (attnNorm.count + ffnNorm.count) }
 }

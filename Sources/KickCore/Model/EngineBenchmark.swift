@@ -18,6 +18,9 @@ public enum EngineBenchmark {
     /// What `kick-infer bench` prints.
     public struct Result: Codable, Sendable {
         public var model: String
+        /// The panel formats the weights were held in, and their size.
+        public var weights: String
+        public var weightMB: Double
         public var blasThreads: Int
         public var linearKernel: String
         public var loadSeconds: Double
@@ -28,18 +31,21 @@ public enum EngineBenchmark {
         public var batch: Int
         public var batchDecodeTokensPerS: Double
         public var batchSpeedup: Double
+        /// Peak resident memory of the whole run (model load included).
+        public var peakRSSMB: Double
         enum CodingKeys: String, CodingKey {
-            case model, batch
+            case model, batch, weights
+            case weightMB = "weight_mb", peakRSSMB = "peak_rss_mb"
             case blasThreads = "blas_threads", linearKernel = "linear_kernel", loadSeconds = "load_seconds", prefillTokens = "prefill_tokens"
             case prefillTokensPerS = "prefill_tokens_per_s", decodeTokens = "decode_tokens", decodeTokensPerS = "decode_tokens_per_s"
             case batchDecodeTokensPerS = "batch_decode_tokens_per_s", batchSpeedup = "batch_speedup"
         }
     }
 
-    public static func run(path: String, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> Result {
+    public static func run(path: String, weights: WeightPrecision = .source, promptTokens: Int, decodeTokens: Int, batch: Int, batchDecodeTokens: Int) throws -> Result {
         var t0 = Date()
         let bundle = try ModelBundle.open(path: path)
-        let model = try bundle.loadModel()
+        let model = try bundle.loadModel(weights: weights)
         let load = Date().timeIntervalSince(t0)
         let V = model.config.vocabSize
         // a deterministic pseudo-random prompt
@@ -72,8 +78,9 @@ public enum EngineBenchmark {
         let batched = Date().timeIntervalSince(t0)
         let single = Double(decodeTokens) / decode
         let multi = Double(batch * batchDecodeTokens) / batched
-        return Result(model: path, blasThreads: BLAS.threads, linearKernel: PackedWeight.kernelName, loadSeconds: load, prefillTokens: promptTokens,
+        return Result(model: path, weights: model.weightFormats, weightMB: Double(model.weightBytes) / 1_048_576, blasThreads: BLAS.threads, linearKernel: PackedWeight.kernelName, loadSeconds: load, prefillTokens: promptTokens,
                       prefillTokensPerS: Double(promptTokens) / prefill, decodeTokens: decodeTokens, decodeTokensPerS: single, batch: batch,
-                      batchDecodeTokensPerS: multi, batchSpeedup: multi / single)
+                      batchDecodeTokensPerS: multi, batchSpeedup: multi / single,
+                      peakRSSMB: Double(PeakMemory.residentBytes()) / 1_048_576)
     }
 }

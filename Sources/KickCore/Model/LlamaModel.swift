@@ -1,4 +1,5 @@
 import CBLAS
+import AVX512Kernels
 import Foundation
 
 /// Which logits a sequence wants back from a forward pass.
@@ -54,7 +55,7 @@ public final class LlamaModel: @unchecked Sendable {
         try config.validate()
         try weights.validate(config, file: nil)
         try self.init(config: config, embedding: PackedWeight(weights.embedding), finalNorm: weights.finalNorm,
-                      output: weights.output.map(PackedWeight.init), blocks: weights.blocks.map(EngineBlock.init))
+                      output: weights.output.map { PackedWeight($0) }, blocks: weights.blocks.map { EngineBlock($0) })
     }
 
     init(config: LlamaConfig, embedding: PackedWeight, finalNorm: [Float], output: PackedWeight?, blocks: [EngineBlock]) throws {
@@ -80,18 +81,32 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Loads block by block, fusing as it goes, so loading peaks at the
     /// engine's size plus one block.
-    public convenience init(source: WeightSource) throws {
+    /// - weights: how the weights are held (`WeightPrecision`).
+    public convenience init(source: WeightSource, weights precision: WeightPrecision = .source) throws {
         let c = source.config
         try c.validate(file: source.path)
-        let blocks = try (0..<c.numLayers).map { EngineBlock(try source.validatedBlock($0)) }
+        let blocks = try (0..<c.numLayers).map { i in
+            EngineBlock(try source.validatedBlock(i)) { precision.format(for: [source.sourceType(.linear(i, $0))]) }
+        }
         var w = try source.outerWeights()
-        let embedding = PackedWeight(taking: &w.embedding)
+        let embedding = PackedWeight(taking: &w.embedding, format: precision.format(for: [source.sourceType(.embedding)]))
         var output: PackedWeight?
         if var m = w.output {
             w.output = nil
-            output = PackedWeight(taking: &m)
+            output = PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
         }
         try self.init(config: c, embedding: embedding, finalNorm: w.finalNorm, output: output, blocks: blocks)
+    }
+
+    /// Bytes of the weights as the engine holds them.
+    public var weightBytes: Int {
+        embedding.byteCount + (output?.byteCount ?? 0) + 4 * finalNorm.count + blocks.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// The panel formats in use, for reports ("f16", "f32+f16").
+    public var weightFormats: String {
+        let all = [embedding.format] + (output.map { [$0.format] } ?? []) + blocks.flatMap { [$0.qkv.format, $0.o.format, $0.gateUp.format, $0.down.format] }
+        return PanelFormat.allCases.filter(all.contains).map(\.rawValue).joined(separator: "+")
     }
 
     public func newCache(capacity: Int = 64) -> KVCache { KVCache(config: config, capacity: capacity) }

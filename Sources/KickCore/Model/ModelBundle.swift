@@ -62,8 +62,9 @@ public struct ModelBundle: Sendable {
         return self
     }
 
-    /// Loads every weight and builds the engine.
-    public func loadModel() throws -> LlamaModel { try LlamaModel(source: source) }
+    /// Loads every weight and builds the engine, holding the weights as
+    /// `weights` says (by default 16-bit weights stay 16-bit).
+    public func loadModel(weights: WeightPrecision = .source) throws -> LlamaModel { try LlamaModel(source: source, weights: weights) }
 }
 
 extension ModelBundle {

@@ -168,20 +168,60 @@ public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
     }
 }
 
-/// Weights read from a Hugging Face model directory: config.json plus one
-/// safetensors file or shards with an index.
+/// A file of named dense tensors in a Hugging Face folder: safetensors or
+/// a `torch.save` zip.
+protocol DenseTensorFile: AnyObject, Sendable {
+    var path: String { get }
+    var names: [String] { get }
+    func dtype(_ name: String) -> SafetensorsDType?
+    func matrix(_ name: String) throws -> Matrix
+    /// The tensor's bytes exactly as stored (row-major).
+    func storedBytes(_ name: String) throws -> [UInt8]
+}
+
+extension SafetensorsReader: DenseTensorFile {
+    var names: [String] { Array(tensors.keys) }
+    func dtype(_ name: String) -> SafetensorsDType? { tensors[name]?.dtype }
+    func storedBytes(_ name: String) throws -> [UInt8] {
+        guard let t = tensors[name] else { throw KickError("tensor \(name) is missing", file: path) }
+        return [UInt8](try file.slice(offset: t.offset, length: t.length, what: "tensor \(name)"))
+    }
+}
+
+extension PyTorchCheckpointReader: DenseTensorFile {
+    var names: [String] { Array(tensors.keys) }
+    func dtype(_ name: String) -> SafetensorsDType? { tensors[name]?.dtype.dense }
+    func storedBytes(_ name: String) throws -> [UInt8] {
+        if let raw = try contiguousBytes(name) { return [UInt8](raw) }
+        // a strided view: gathered, then narrowed back to its own type (exact)
+        let m = try matrix(name), t = tensors[name]!
+        return t.dtype.dense!.encode(m.data)
+    }
+}
+
+/// Weights read from a Hugging Face model directory: config.json plus
+/// `model.safetensors`, or `pytorch_model.bin`, or either's shards with
+/// their index (safetensors win when both are there).
 public final class HFWeightSource: WeightSource, @unchecked Sendable {
     public let directory: String
     public let config: LlamaConfig
-    private let shards: [String: SafetensorsReader]  // tensor name -> reader
+    private let shards: [String: any DenseTensorFile]  // tensor name -> its file
+    /// The weight files, in shard order.
+    public let weightFiles: [String]
     public var path: String { directory }
+
+    /// The weight layouts a folder may hold: a single file, or an index
+    /// naming shards, for each format.
+    static let layouts: [(single: String, index: String)] = [
+        ("model.safetensors", "model.safetensors.index.json"), ("pytorch_model.bin", "pytorch_model.bin.index.json")]
 
     public init(directory: String) throws {
         self.directory = directory
         let fm = FileManager.default
         let cfgPath = (directory as NSString).appendingPathComponent("config.json")
         guard let cfgData = try RegularFile.contents(atPath: cfgPath) else {
-            throw KickError("missing config.json (a Hugging Face model folder needs config.json, model.safetensors or model-0000N-of-0000M.safetensors with model.safetensors.index.json, and tokenizer.json)", file: directory)
+            throw KickError("missing config.json (a Hugging Face model folder needs config.json; model.safetensors, pytorch_model.bin, or "
+                            + "their shards with an index; and tokenizer.json or tokenizer.model)", file: directory)
         }
         do {
             config = try JSONDecoder().decode(LlamaConfig.self, from: cfgData)
@@ -191,44 +231,60 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
             throw KickError("cannot read the model config: \(KickError.decoding(error))", file: cfgPath)
         }
         try config.validate(file: cfgPath)
-        let single = (directory as NSString).appendingPathComponent("model.safetensors")
-        let index = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
-        var map: [String: SafetensorsReader] = [:]
-        if fm.fileExists(atPath: single) {
-            let r = try SafetensorsReader(path: single)
-            for k in r.tensors.keys { map[k] = r }
-        } else if let idx = try RegularFile.contents(atPath: index) {
-            guard let obj = try? JSONSerialization.jsonObject(with: idx) as? [String: Any],
-                  let wm = obj["weight_map"] as? [String: String] else {
-                throw KickError("index has no weight_map object", file: index)
+        func open(_ file: String) throws -> any DenseTensorFile {
+            let p = (directory as NSString).appendingPathComponent(file)
+            return file.hasSuffix(".safetensors") ? try SafetensorsReader(path: p) : try PyTorchCheckpointReader(path: p)
+        }
+        var map: [String: any DenseTensorFile] = [:]
+        var files: [String] = []
+        layouts: for (single, index) in Self.layouts {
+            let indexPath = (directory as NSString).appendingPathComponent(index)
+            if fm.fileExists(atPath: (directory as NSString).appendingPathComponent(single)) {
+                let r = try open(single)
+                for k in r.names { map[k] = r }
+                files = [single]
+                break layouts
             }
-            var readers: [String: SafetensorsReader] = [:]
-            for (tensor, shard) in wm {
-                guard !shard.contains("/") else { throw KickError("shard name \(shard) is not a plain file name", file: index) }
-                if readers[shard] == nil {
-                    readers[shard] = try SafetensorsReader(path: (directory as NSString).appendingPathComponent(shard))
+            guard let idx = try RegularFile.contents(atPath: indexPath) else { continue }
+            struct Index: Decodable { var weight_map: [String: String] }
+            let wm: [String: String]
+            do { wm = try JSONDecoder().decode(Index.self, from: idx).weight_map } catch {
+                throw KickError("not a shard index (needs a weight_map object): \(KickError.decoding(error))", file: indexPath)
+            }
+            var readers: [String: any DenseTensorFile] = [:]
+            for shard in Set(wm.values).sorted() {
+                guard !shard.contains("/"), !shard.hasPrefix(".") else { throw KickError("shard name \(shard) is not a plain file name", file: indexPath) }
+                guard fm.fileExists(atPath: (directory as NSString).appendingPathComponent(shard)) else {
+                    throw KickError("the index names shard \(shard), which is not in the folder", file: indexPath, code: .notFound)
                 }
-                guard readers[shard]!.tensors[tensor] != nil else {
-                    throw KickError("index says \(tensor) is in \(shard), but it is not", file: index)
+                readers[shard] = try open(shard)
+                files.append(shard)
+            }
+            for (tensor, shard) in wm {
+                guard readers[shard]!.dtype(tensor) != nil || readers[shard]!.names.contains(tensor) else {
+                    throw KickError("index says \(tensor) is in \(shard), but it is not", file: indexPath)
                 }
                 map[tensor] = readers[shard]
             }
-        } else {
-            throw KickError("no model.safetensors and no model.safetensors.index.json", file: directory)
+            break layouts
+        }
+        guard !files.isEmpty else {
+            throw KickError("no weights: none of model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json",
+                            file: directory)
         }
         shards = map
+        weightFiles = files
     }
 
     public func has(_ role: TensorRole) -> Bool { shards[role.hfName] != nil }
-    public func sourceType(_ role: TensorRole) -> GGMLType? { shards[role.hfName]?.tensors[role.hfName]?.dtype.ggml }
+    public func sourceType(_ role: TensorRole) -> GGMLType? { shards[role.hfName]?.dtype(role.hfName)?.ggml }
 
     public func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8]) {
-        guard let r = shards[role.hfName], let t = r.tensors[role.hfName] else {
+        guard let r = shards[role.hfName], let dt = r.dtype(role.hfName) else {
             throw KickError("the \(role) (\(role.hfName)) is missing", file: directory)
         }
-        let raw = [UInt8](try r.file.slice(offset: t.offset, length: t.length, what: "tensor \(t.name)"))
-        let v: ValueType = t.dtype == .f32 ? .f32 : t.dtype == .f16 ? .f16 : .bf16
-        return (.dense(v), raw)
+        let v: ValueType = dt == .f32 ? .f32 : dt == .f16 ? .f16 : .bf16
+        return (.dense(v), try r.storedBytes(role.hfName))
     }
 
     public func matrix(_ role: TensorRole) throws -> Matrix {

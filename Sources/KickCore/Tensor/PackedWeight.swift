@@ -20,43 +20,65 @@ private var panelRows: Int { PanelLayout.rows }
 /// Packing costs one pass over the weight when the engine is built; the
 /// row-major matrix is not kept (the token embedding is read back by rows,
 /// and is packed in its own storage).
+///
+/// The panels hold float32, or f16/bf16 (`PanelFormat`) for weights that
+/// are 16-bit at the source: half the memory, and half the bytes a decode
+/// step streams. The kernels widen them in registers, exactly, so the
+/// chains and the bits are those of the float32 panels.
 public struct PackedWeight: Sendable {
     public let rows: Int
     public let cols: Int
+    public let format: PanelFormat
     public var panels: Int { (rows + panelRows - 1) / panelRows }
+    /// Float32 panels, or 16-bit ones: exactly one of the two is non-empty.
     let data: [Float]
+    let half: [UInt16]
 
     /// Packs a copy of `m`.
-    public init(_ m: Matrix) { self.init(rows: m.rows, cols: m.cols, rowMajor: m.data) }
+    public init(_ m: Matrix, format: PanelFormat = .f32) {
+        var copy = m
+        self.init(taking: &copy, format: format)
+    }
 
-    /// Packs `m`'s own storage in place and leaves `m` empty: no second copy
+    /// Packs `m`'s own storage and leaves `m` empty: no second float32 copy
     /// of a large matrix (the token embedding) while the engine is built.
-    public init(taking m: inout Matrix) {
+    public init(taking m: inout Matrix, format: PanelFormat = .f32) {
         var d: [Float] = []
         swap(&d, &m.data)
         let (rows, cols) = (m.rows, m.cols)
         m = Matrix(rows: 0, cols: cols, data: [])
-        self.init(rows: rows, cols: cols, rowMajor: d)
+        self.init(rows: rows, cols: cols, rowMajor: d, format: format)
     }
 
     /// The matrices' rows one after another (fused q/k/v, gate/up). All must
     /// have the same columns.
-    public init(stacking parts: [Matrix]) {
+    public init(stacking parts: [Matrix], format: PanelFormat = .f32) {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
         let rows = parts.reduce(0) { $0 + $1.rows }, cols = parts[0].cols
         var d: [Float] = []
         d.reserveCapacity((rows + panelRows - 1) / panelRows * panelRows * cols)
         for m in parts { d += m.data }
-        self.init(rows: rows, cols: cols, rowMajor: d)
+        self.init(rows: rows, cols: cols, rowMajor: d, format: format)
+    }
+
+    private init(rows: Int, cols: Int, rowMajor: consuming [Float], format: PanelFormat) {
+        precondition(rowMajor.count == rows * cols, "weight data does not match its shape")
+        self.rows = rows
+        self.cols = cols
+        self.format = format
+        if format == .f32 {
+            data = Self.packInPlace(rows: rows, cols: cols, rowMajor)
+            half = []
+        } else {
+            data = []
+            half = Self.packHalf(rows: rows, cols: cols, rowMajor, format)
+        }
     }
 
     /// Pads the rows to whole panels with zeros, then transposes each panel
     /// where it lies: rows 16p..<16p+16 row-major occupy exactly the floats
     /// panel p does, so one panel-sized buffer is all the extra memory.
-    private init(rows: Int, cols: Int, rowMajor: consuming [Float]) {
-        precondition(rowMajor.count == rows * cols, "weight data does not match its shape")
-        self.rows = rows
-        self.cols = cols
+    private static func packInPlace(rows: Int, cols: Int, _ rowMajor: consuming [Float]) -> [Float] {
         var d = rowMajor
         let panels = (rows + panelRows - 1) / panelRows
         d.append(contentsOf: repeatElement(0, count: panels * panelRows * cols - d.count))
@@ -73,18 +95,56 @@ public struct PackedWeight: Sendable {
                 }
             }
         }
-        data = d
+        return d
+    }
+
+    /// The panels narrowed to 16 bits as they are laid out.
+    private static func packHalf(rows: Int, cols: Int, _ rowMajor: [Float], _ format: PanelFormat) -> [UInt16] {
+        let panels = (rows + panelRows - 1) / panelRows
+        return [UInt16](unsafeUninitializedCapacity: panels * panelRows * cols) { out, n in
+            rowMajor.withUnsafeBufferPointer { src in
+                for p in 0..<panels {
+                    let base = out.baseAddress! + p * panelRows * cols
+                    for r in 0..<panelRows {
+                        let row = p * panelRows + r
+                        if row < rows {
+                            let s = src.baseAddress! + row * cols
+                            for k in 0..<cols { base[panelRows * k + r] = format.narrow(s[k]) }
+                        } else {
+                            for k in 0..<cols { base[panelRows * k + r] = 0 }
+                        }
+                    }
+                }
+            }
+            n = panels * panelRows * cols
+        }
+    }
+
+    /// Bytes the panels occupy.
+    public var byteCount: Int { data.count * 4 + half.count * 2 }
+
+    /// The panels' first byte, for the kernels.
+    func withPanels<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+        format == .f32 ? data.withUnsafeBytes { body($0.baseAddress!) } : half.withUnsafeBytes { body($0.baseAddress!) }
     }
 
     /// Row r (a token's embedding when this is the embedding matrix).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        data.withUnsafeBufferPointer { d in
-            let base = d.baseAddress! + (r / panelRows) * panelRows * cols + r % panelRows
-            for k in 0..<cols { out[k] = base[panelRows * k] }
+        let start = (r / panelRows) * panelRows * cols + r % panelRows
+        if format == .f32 {
+            data.withUnsafeBufferPointer { d in
+                let base = d.baseAddress! + start
+                for k in 0..<cols { out[k] = base[panelRows * k] }
+            }
+        } else {
+            half.withUnsafeBufferPointer { d in
+                let base = d.baseAddress! + start
+                for k in 0..<cols { out[k] = format.widen(base[panelRows * k]) }
+            }
         }
     }
 
-    /// The weight back in row-major order.
+    /// The weight back in row-major order (widened to float32).
     public var matrix: Matrix {
         var m = Matrix(zeros: rows, cols)
         m.data.withUnsafeMutableBufferPointer { b in for r in 0..<rows { copyRow(r, into: b.baseAddress! + r * cols) } }
@@ -108,12 +168,12 @@ public struct PackedWeight: Sendable {
         let parts = min(team?.size ?? 1, max(1, panels / PanelLayout.tilePanels))
         let tile = PanelLayout.tilePanels
         let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
-        data.withUnsafeBufferPointer { d in
-            let w = d.baseAddress!
+        let (panels, rows, cols, format) = (panels, rows, cols, format)
+        withPanels { w in
             let part = { (i: Int) in
                 let p0 = i * per, p1 = min(panels, p0 + per)
                 guard p0 < p1 else { return }
-                packedLinear(tokens: T, input: input, ldInput: cols, weight: w, panels: p0..<p1, cols: cols, rows: rows,
+                packedLinear(tokens: T, input: input, ldInput: cols, weight: w, format: format, panels: p0..<p1, cols: cols, rows: rows,
                              out: out, ldOut: ld, wide: CPUFeatures.avx512)
             }
             if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
@@ -126,21 +186,24 @@ public struct PackedWeight: Sendable {
 /// the rest (a last panel or two, or one past the last row): the same
 /// chains and so the same bits either way.
 func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
-                  weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
+                  weight W: UnsafeRawPointer, format: PanelFormat, panels: Range<Int>, cols K: Int, rows: Int,
                   out C: UnsafeMutablePointer<Float>, ldOut: Int, wide: Bool) {
     var rest = panels
     #if arch(x86_64)
     if wide {
         let tiled = max(0, min(panels.upperBound, rows / panelRows) - panels.lowerBound) / PanelLayout.tilePanels * PanelLayout.tilePanels
         if tiled > 0 {
-            packedLinear512(tokens: T, input: X, ldInput: ldInput, weight: W, panels: panels.lowerBound..<panels.lowerBound + tiled,
+            packedLinear512(tokens: T, input: X, ldInput: ldInput, weight: W, format: format, panels: panels.lowerBound..<panels.lowerBound + tiled,
                             cols: K, out: C, ldOut: ldOut)
         }
         rest = panels.lowerBound + tiled..<panels.upperBound
     }
     #endif
-    if !rest.isEmpty {
-        panelLinear(tokens: T, input: X, ldInput: ldInput, weight: W, panels: rest, cols: K, rows: rows, out: C, ldOut: ldOut)
+    guard !rest.isEmpty else { return }
+    switch format {
+    case .f32: panelLinear(F32Element.self, tokens: T, input: X, ldInput: ldInput, weight: W, panels: rest, cols: K, rows: rows, out: C, ldOut: ldOut)
+    case .f16: panelLinear(F16Element.self, tokens: T, input: X, ldInput: ldInput, weight: W, panels: rest, cols: K, rows: rows, out: C, ldOut: ldOut)
+    case .bf16: panelLinear(BF16Element.self, tokens: T, input: X, ldInput: ldInput, weight: W, panels: rest, cols: K, rows: rows, out: C, ldOut: ldOut)
     }
 }
 
@@ -150,16 +213,16 @@ func packedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
 /// accumulate; six tokens measured slower, the compiler then spills), the
 /// next panel prefetched during the first token group. Handles any panel,
 /// including one that runs past the last row.
-func panelLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
-                 weight W: UnsafePointer<Float>, panels: Range<Int>, cols K: Int, rows: Int,
-                 out C: UnsafeMutablePointer<Float>, ldOut: Int) {
-    let ps = panelRows * K
+func panelLinear<E: PanelElement>(_: E.Type, tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
+                                  weight W: UnsafeRawPointer, panels: Range<Int>, cols K: Int, rows: Int,
+                                  out C: UnsafeMutablePointer<Float>, ldOut: Int) {
+    let ps = panelRows * K * E.bytes  // bytes per panel
     var lanes = [Float](repeating: 0, count: 4 * panelRows)
     lanes.withUnsafeMutableBufferPointer { lb in
         let tmp = lb.baseAddress!
         for p in panels {
             let w = W + p * ps
-            let next = p + 1 < panels.upperBound ? UnsafeRawPointer(w + ps) : nil
+            let next = p + 1 < panels.upperBound ? w + ps : nil
             let whole = panelRows * (p + 1) <= rows
             var t = 0
             while t < T {
@@ -167,9 +230,9 @@ func panelLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
                 // a panel past the last row goes through `tmp`
                 let (c, ldc) = whole ? (C + t * ldOut + panelRows * p, ldOut) : (tmp, panelRows)
                 if n == 4 {
-                    panelByFour(X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
+                    panelByFour(E.self, X + t * ldInput, ldInput, w, K, c, ldc, t == 0 ? next : nil)
                 } else {
-                    for i in 0..<n { panelByOne(X + (t + i) * ldInput, w, K, c + i * ldc, t == 0 && i == 0 ? next : nil) }
+                    for i in 0..<n { panelByOne(E.self, X + (t + i) * ldInput, w, K, c + i * ldc, t == 0 && i == 0 ? next : nil) }
                 }
                 if !whole {
                     for i in 0..<n { for j in 0..<rows - panelRows * p { C[(t + i) * ldOut + panelRows * p + j] = tmp[i * panelRows + j] } }
@@ -181,42 +244,37 @@ func panelLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
 }
 
 @inline(__always)
-private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always)
 private func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
 @inline(__always)
-private func panelByFour(_ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafePointer<Float>, _ K: Int,
+private func panelByFour<E: PanelElement>(_: E.Type, _ x0: UnsafePointer<Float>, _ ldx: Int, _ w: UnsafeRawPointer, _ K: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ pf: UnsafeRawPointer?) {
     let x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
     var k = 0, wk = w
     while k < K {
-        let v = load16(wk)
+        let v = E.load16(wk)
         a0 = a0.addingProduct(SIMD16(repeating: x0[k]), v); a1 = a1.addingProduct(SIMD16(repeating: x1[k]), v)
         a2 = a2.addingProduct(SIMD16(repeating: x2[k]), v); a3 = a3.addingProduct(SIMD16(repeating: x3[k]), v)
-        if let pf { kick_prefetch(pf + 64 &* k) }
+        if let pf, E.bytes == 4 || k & 1 == 0 { kick_prefetch(pf + 16 &* E.bytes &* k) }
         k &+= 1
-        wk += panelRows
+        wk += panelRows &* E.bytes
     }
     store16(a0, c); store16(a1, c + ldc); store16(a2, c + 2 * ldc); store16(a3, c + 3 * ldc)
 }
 
 @inline(__always)
-private func panelByOne(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ K: Int,
+private func panelByOne<E: PanelElement>(_: E.Type, _ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ K: Int,
                         _ c: UnsafeMutablePointer<Float>, _ pf: UnsafeRawPointer?) {
     var a = SIMD16<Float>()
     var k = 0, wk = w
     while k < K {
-        a = a.addingProduct(SIMD16(repeating: x[k]), load16(wk))
-        if let pf { kick_prefetch(pf + 64 &* k) }
+        a = a.addingProduct(SIMD16(repeating: x[k]), E.load16(wk))
+        if let pf, E.bytes == 4 || k & 1 == 0 { kick_prefetch(pf + 16 &* E.bytes &* k) }
         k &+= 1
-        wk += panelRows
+        wk += panelRows &* E.bytes
     }
     store16(a, c)
 }
