@@ -65,5 +65,25 @@ ran=$(grep -E "kick-infer run" "$WR/run3.log" || true)
 [ "$(echo "$ran" | grep -vc "config $victim ")" -eq 0 ] || fail "other configurations were rerun: $ran"
 ! grep -q "kick-compress" "$WR/run3.log" || fail "compression was redone"
 
+# a published-layout folder (PyTorch .bin shards + index, SentencePiece
+# tokenizer.model, float16) through every stage, read in place
+t1=$(date +%s)
+make "${MAKEARGS[@]}" MODEL=hfbin MODEL_DIR=../shared/golden/hf-real/hf-bin-f16 all > "$WR/hfbin.log" 2>&1 \
+  || { tail -30 "$WR/hfbin.log"; fail "make all MODEL=hfbin failed"; }
+H=$WR/hfbin
+[ -s "$H/report/results.md" ] || fail "no report for hfbin"
+python3 - "$H" "$configs" <<'PY' || fail "hfbin: model.json or results.csv incomplete"
+import csv, json, sys
+m = json.load(open(f"{sys.argv[1]}/ingest/model.json"))
+names = [f["name"] for f in m["files"]]
+assert "pytorch_model-00001-of-00002.bin" in names and "tokenizer.model" in names, names
+assert all(len(f["sha256"]) == 64 for f in m["files"])
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/report/results.csv")))
+for c in sys.argv[2].split():
+    for t in ["factoid", "mmlu", "icrqa", "summarization", "instruct", "perplexity"]:
+        assert any(r["config"] == c and r["task"] == t for r in rows), (c, t)
+PY
+echo "e2e: make all MODEL=hfbin (published .bin layout) took $(( $(date +%s) - t1 )) s" >&2
+
 echo "e2e: ok ($(( $(date +%s) - t0 )) s; $(wc -l < "$csv") result rows)"
 [ -n "${E2E_WORKROOT:-}" ] || rm -rf "$WR"

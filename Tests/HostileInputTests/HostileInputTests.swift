@@ -474,9 +474,9 @@ import KickTestSupport
         try text.replacingOccurrences(of: "\"sequence_length\"", with: "\"seq_len\"").write(toFile: dir + "/renamed.json", atomically: true, encoding: .utf8)
         let e = #expect(throws: KickError.self) { try IngestedModel.read(path: dir + "/renamed.json") }
         #expect(e?.file == dir + "/renamed.json")
-        #expect(e?.message == "not a kick.ingest-model/1 file: missing field 'sequence_length'")
-        try text.replacingOccurrences(of: "kick.ingest-model/1", with: "kick.ingest-model/2").write(toFile: dir + "/v2.json", atomically: true, encoding: .utf8)
+        #expect(e?.message == "not a kick.ingest-model/2 file: missing field 'sequence_length'")
+        try text.replacingOccurrences(of: "kick.ingest-model/2", with: "kick.ingest-model/3").write(toFile: dir + "/v2.json", atomically: true, encoding: .utf8)
         let v = #expect(throws: KickError.self) { try IngestedModel.read(path: dir + "/v2.json") }
-        #expect(v?.message.contains("is not kick.ingest-model/1") == true)
+        #expect(v?.message.contains("is not kick.ingest-model/2") == true)
     }
 }

@@ -6,10 +6,16 @@ import Foundation
 /// symbolic link at the target is refused, never written through.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
+        try write(to: path) { try $0.write(contentsOf: data) }
+    }
+
+    /// Streams a file through `body` into a temporary, renamed into place
+    /// only when `body` returns.
+    public static func write(to path: String, _ body: (FileHandle) throws -> Void) throws {
         let (tmp, fd) = try createTemporary(for: path)
         do {
             let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-            try h.write(contentsOf: data)
+            try body(h)
             try h.close()
             try replace(tmp, with: path)
         } catch {

@@ -1,10 +1,10 @@
 import Foundation
 
-/// `ingest/model.json` (`kick.ingest-model/1`): what the later stages need
+/// `ingest/model.json` (`kick.ingest-model/2`): what the later stages need
 /// to know of the model. Read back typed: a missing or renamed field is an
 /// error naming the file, never a silent default.
 public struct IngestedModel: Codable, Sendable, Equatable {
-    public static let schemaName = "kick.ingest-model/1"
+    public static let schemaName = "kick.ingest-model/2"
 
     public struct TokenizerInfo: Codable, Sendable, Equatable {
         public var kind: String
@@ -22,6 +22,8 @@ public struct IngestedModel: Codable, Sendable, Equatable {
     public var stamp: String
     public var source: String
     public var sha256: String
+    /// Every file of the model (one for a GGUF or .kick file) with its sha256.
+    public var files: [InputHash.File]
     public var config: LlamaConfig
     public var tokenizer: TokenizerInfo
     public var chatTemplate: String
@@ -31,7 +33,7 @@ public struct IngestedModel: Codable, Sendable, Equatable {
     public var note: String
 
     enum CodingKeys: String, CodingKey {
-        case schema, name, path, stamp, source, sha256, config, tokenizer, note
+        case schema, name, path, stamp, source, sha256, files, config, tokenizer, note
         case toolVersion = "tool_version", chatTemplate = "chat_template", contextLength = "context_length", sequenceLength = "sequence_length"
     }
 
@@ -43,18 +45,34 @@ public struct IngestedModel: Codable, Sendable, Equatable {
     /// Writes `out` for the resolved model unless it is up to date (same
     /// path, size, date and kick version). Returns whether it wrote.
     public static func write(_ r: ModelResolver.Resolved, to out: String, force: Bool) throws -> Bool {
-        let attrs = try FileManager.default.attributesOfItem(atPath: r.path)
-        let stamp = "\((attrs[.size] as? Int) ?? 0)-\(((attrs[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
+        let stamp = try Self.stamp(r.path)
         if !force, let old = try? read(path: out), old.path == r.path, old.stamp == stamp, old.toolVersion == KickVersion.string { return false }
         let bundle = try ModelBundle.open(path: r.path)
         let t = bundle.tokenizer
+        var names: [String] = []
+        try InputHash.list(r.path, prefix: "", into: &names, orFile: true)
+        let total = try names.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: r.path.joinedPath($1))[.size] as? Int ?? 0) }
+        let files = try InputHash.files(of: r.path, progress: ByteProgress(label: "hashing \(names.count) model file(s)", total: total))
+        let isDir = (try? FileManager.default.attributesOfItem(atPath: r.path)[.type] as? FileAttributeType) == .typeDirectory
         let m = IngestedModel(
-            name: r.name, path: r.path, stamp: stamp, source: r.sourceDescription, sha256: try InputHash.of(path: r.path), config: bundle.config,
+            name: r.name, path: r.path, stamp: stamp, source: r.sourceDescription, sha256: isDir ? InputHash.combined(files) : files[0].sha256,
+            files: files, config: bundle.config,
             tokenizer: .init(kind: t.kind.rawValue, vocabSize: t.vocabSize, identity: t.identity, addBOS: t.addBOS),
             chatTemplate: (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
             contextLength: r.manifest?.contextLength ?? bundle.config.contextLength,
             sequenceLength: r.manifest?.sequenceLength ?? min(2048, bundle.config.contextLength), note: r.manifest?.note ?? "")
         try AtomicFile.writeJSON(m, to: out)
         return true
+    }
+
+    /// Size and modification time of the model, or of each file of a
+    /// folder (a folder's own date does not change when a file is rewritten).
+    static func stamp(_ path: String) throws -> String {
+        var names: [String] = []
+        try InputHash.list(path, prefix: "", into: &names, orFile: true)
+        return try names.map { n in
+            let a = try FileManager.default.attributesOfItem(atPath: path.joinedPath(n))
+            return "\(n.isEmpty ? "" : n + ":")\((a[.size] as? Int) ?? 0)-\(((a[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
+        }.joined(separator: ",")
     }
 }

@@ -49,11 +49,13 @@ public struct ModelResolver {
                     \(expected)
                     """, file: manifestPath)
             }
-            let fm = FileManager.default
-            let files = (try? fm.contentsOfDirectory(atPath: dir)) ?? []
-            let hasWeights = files.contains("model.safetensors") || files.contains("model.safetensors.index.json")
-            guard hasWeights, files.contains("tokenizer.json") else {
-                throw KickError("the folder lacks \(hasWeights ? "tokenizer.json" : "model.safetensors (or model.safetensors.index.json with its shards)"). Expected files:\n\(expected)", file: dir)
+            let files = Set((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+            let hasWeights = HFWeightSource.layouts.contains { files.contains($0.single) || files.contains($0.index) }
+            let hasTokenizer = files.contains("tokenizer.json") || files.contains("tokenizer.model")
+            guard hasWeights, hasTokenizer else {
+                let lacks = hasWeights ? "tokenizer.json or tokenizer.model"
+                    : "weights (model.safetensors, pytorch_model.bin, or either's shards with model.safetensors.index.json or pytorch_model.bin.index.json)"
+                throw KickError("the folder lacks \(lacks). Expected files:\n\(expected)", file: dir)
             }
             return Resolved(path: dir, name: model, manifest: m, sourceDescription: "Hugging Face folder \(dir) (\(m.source.hfRepo ?? "local"))")
         default:

@@ -58,3 +58,31 @@ public final class ProgressMeter {
         if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+/// Progress of work measured in bytes (hashing a model's files), safe to
+/// advance from several threads: done/total GB, MB/s and ETA every 2 s.
+public final class ByteProgress: @unchecked Sendable {
+    let label: String
+    let total: Int
+    let start = Date()
+    var done = 0
+    var lastPrint = Date()
+    let lock = NSLock()
+
+    public init(label: String, total: Int) {
+        self.label = label
+        self.total = total
+    }
+
+    public func advance(bytes n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        done += n
+        guard Date().timeIntervalSince(lastPrint) >= 2 || done == total else { return }
+        lastPrint = Date()
+        let el = max(Date().timeIntervalSince(start), 1e-9), rate = Double(done) / el
+        ProgressLine.write(String(format: "%@: %.2f/%.2f GB, %.0f MB/s, %.0f s elapsed, ETA %.0f s", label, Double(done) / 1e9,
+                                  Double(total) / 1e9, rate / 1e6, el, rate > 0 ? Double(total - done) / rate : 0))
+        if done == total, ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

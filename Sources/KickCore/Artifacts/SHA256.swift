@@ -25,15 +25,21 @@ public struct SHA256 {
         return h.finalize().hex
     }
 
-    /// Hashes a file through a memory map, in 64 MiB steps; a FIFO or
-    /// device is refused, never read.
-    public static func hex(ofFile path: String) throws -> String {
+    /// Hashes a file through a memory map, in 64 MiB steps, each dropped
+    /// from the resident set once hashed (a 10 GB shard never sits in
+    /// memory); a FIFO or device is refused, never read. `progress` is
+    /// told the bytes of each step.
+    public static func hex(ofFile path: String, progress: ((Int) -> Void)? = nil) throws -> String {
         let map = try MappedFile(path: path)  // opens non-blocking and refuses anything but a regular file
+        map.adviseSequential()
         var h = SHA256()
         var at = 0
         while at < map.size {
             let n = min(64 << 20, map.size - at)
-            h.update(try map.slice(offset: at, length: n, what: "bytes to hash"))
+            let step = try map.slice(offset: at, length: n, what: "bytes to hash")
+            h.update(step)
+            map.release(step)
+            progress?(n)
             at += n
         }
         return h.finalize().hex

@@ -308,8 +308,14 @@ public final class KickCheckpoint: @unchecked Sendable {
             guard let name = t.blobs.first else { throw KickError("tokenizer lists no blob", file: path) }
             return try Tokenizer(gguf: GGUFReader(file: MappedFile(bytes: try blob(name), label: "\(path):\(name)")))
         case "huggingface":
-            guard let json = t.blobs.first(where: { $0.hasSuffix("tokenizer.json") }) else { throw KickError("tokenizer.json blob missing", file: path) }
             let cfg = try t.blobs.first(where: { $0.hasSuffix("tokenizer_config.json") }).map { Data(try blob($0)) }
+            guard let json = t.blobs.first(where: { $0.hasSuffix("tokenizer.json") }) else {
+                guard let sp = t.blobs.first(where: { $0.hasSuffix("tokenizer.model") }) else {
+                    throw KickError("neither a tokenizer.json nor a tokenizer.model blob", file: path)
+                }
+                return try Tokenizer(sentencePieceModel: Data(try blob(sp)), tokenizerConfig: cfg, label: "\(path):\(sp)",
+                                     configLabel: "\(path):tokenizer_config.json")
+            }
             return try Tokenizer(huggingFaceJSON: Data(try blob(json)), tokenizerConfig: cfg, config: directory.config, label: "\(path):\(json)")
         default:
             throw KickError("tokenizer kind \(t.kind) is unknown", file: path)

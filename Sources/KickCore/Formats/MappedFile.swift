@@ -60,6 +60,12 @@ public final class MappedFile: @unchecked Sendable {
         if hi > lo { madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED)) }
     }
 
+    /// Tells the kernel the map will be read front to back (more readahead).
+    public func adviseSequential() {
+        guard !owned, let base else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base), size, Int32(MADV_SEQUENTIAL))
+    }
+
     /// A bounds-checked view of [offset, offset + length).
     public func slice(offset: Int, length: Int, what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {

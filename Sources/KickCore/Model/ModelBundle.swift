@@ -86,7 +86,10 @@ extension ModelBundle {
             return (t, try t.blobs.map { ($0, try k.checkpoint.blob($0)) })
         }
         var files: [(String, [UInt8])] = []
-        for f in ["tokenizer.json", "tokenizer_config.json"] {
+        // tokenizer.json wins where both are (as the folder's tokenizer does)
+        let fm = FileManager.default
+        let spOnly = !fm.fileExists(atPath: (path as NSString).appendingPathComponent("tokenizer.json"))
+        for f in ["tokenizer.json", "tokenizer_config.json"] + (spOnly ? ["tokenizer.model"] : []) {
             if let d = try RegularFile.contents(atPath: (path as NSString).appendingPathComponent(f)) { files.append((f, [UInt8](d))) }
         }
         return (.init(kind: "huggingface", blobs: files.map(\.0), identity: tokenizer.identity), files)

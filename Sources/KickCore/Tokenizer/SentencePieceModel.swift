@@ -116,14 +116,21 @@ extension Tokenizer {
             try self.init(huggingFace: json, config: config)
             return
         }
+        let tcPath = (dir as NSString).appendingPathComponent("tokenizer_config.json")
+        guard let d = try RegularFile.contents(atPath: model) else { throw KickError("cannot read", file: model, code: .notFound) }
+        try self.init(sentencePieceModel: d, tokenizerConfig: try RegularFile.contents(atPath: tcPath), label: model, configLabel: tcPath)
+    }
+
+    /// SentencePiece's model bytes with `add_bos_token` from a tokenizer
+    /// config (default true, as LlamaTokenizer): a folder's, or a checkpoint's blobs.
+    public convenience init(sentencePieceModel data: Data, tokenizerConfig: Data?, label: String, configLabel: String) throws {
         struct TokenizerConfig: Decodable { var add_bos_token: Bool? }
         var addBOS = true
-        let tcPath = (dir as NSString).appendingPathComponent("tokenizer_config.json")
-        if let d = try RegularFile.contents(atPath: tcPath) {
+        if let d = tokenizerConfig {
             do { addBOS = try JSONDecoder().decode(TokenizerConfig.self, from: d).add_bos_token ?? true } catch {
-                throw KickError("not a tokenizer config: \(KickError.decoding(error))", file: tcPath, code: .malformed)
+                throw KickError("not a tokenizer config: \(KickError.decoding(error))", file: configLabel, code: .malformed)
             }
         }
-        try self.init(sentencePiece: try SentencePieceModel(path: model), addBOS: addBOS, source: model)
+        try self.init(sentencePiece: try SentencePieceModel(data: data, file: label), addBOS: addBOS, source: label)
     }
 }
