@@ -283,6 +283,30 @@ struct EngineBlock: Sendable {
         down = PackedWeight(b[.down], format: format(.down))
     }
 
+    /// Block i straight from a source, one fused weight at a time: loading
+    /// holds at most the float32 copies of gate and up beside the engine,
+    /// never a whole block (0.8 GB at 7B).
+    init(source: WeightSource, block i: Int, precision: WeightPrecision) throws {
+        let c = source.config, file = source.path
+        func load(_ roles: [LinearRole]) throws -> PackedWeight {
+            let parts = try roles.map { r -> Matrix in
+                let m = try source.matrix(.linear(i, r))
+                try LlamaBlockWeights.check(m, r, block: i, c, file: file)
+                return m
+            }
+            return PackedWeight(stacking: parts, format: precision.format(for: roles.map { source.sourceType(.linear(i, $0)) }))
+        }
+        attnNorm = try source.vector(.attnNorm(i))
+        ffnNorm = try source.vector(.ffnNorm(i))
+        guard attnNorm.count == c.hiddenSize, ffnNorm.count == c.hiddenSize else {
+            throw KickError("block \(i) norm sizes do not match hidden size \(c.hiddenSize)", file: file)
+        }
+        qkv = try load([.q, .k, .v])
+        o = try load([.o])
+        gateUp = try load([.gate, .up])
+        down = try load([.down])
+    }
+
     /// Bytes of the block's weights as held.
     var byteCount: Int { qkv.byteCount + o.byteCount + gateUp.byteCount + down.byteCount + 4 * (attnNorm.count + ffnNorm.count) }
 }

@@ -79,15 +79,13 @@ public final class LlamaModel: @unchecked Sendable {
         return true
     }()
 
-    /// Loads block by block, fusing as it goes, so loading peaks at the
-    /// engine's size plus one block.
+    /// Loads the embedding and head first (their float32 copies are the
+    /// largest transients), then block by block, one fused weight at a
+    /// time, so loading peaks at the engine's size plus about two matrices.
     /// - weights: how the weights are held (`WeightPrecision`).
     public convenience init(source: WeightSource, weights precision: WeightPrecision = .source) throws {
         let c = source.config
         try c.validate(file: source.path)
-        let blocks = try (0..<c.numLayers).map { i in
-            EngineBlock(try source.validatedBlock(i)) { precision.format(for: [source.sourceType(.linear(i, $0))]) }
-        }
         var w = try source.outerWeights()
         let embedding = PackedWeight(taking: &w.embedding, format: precision.format(for: [source.sourceType(.embedding)]))
         var output: PackedWeight?
@@ -95,6 +93,7 @@ public final class LlamaModel: @unchecked Sendable {
             w.output = nil
             output = PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
         }
+        let blocks = try (0..<c.numLayers).map { try EngineBlock(source: source, block: $0, precision: precision) }
         try self.init(config: c, embedding: embedding, finalNorm: w.finalNorm, output: output, blocks: blocks)
     }
 

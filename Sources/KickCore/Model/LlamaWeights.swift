@@ -20,20 +20,31 @@ public struct LlamaBlockWeights: Sendable {
         set { linear[role] = newValue }
     }
 
+    /// The (rows, cols) the config gives a block's linear layer.
+    public static func shape(of role: LinearRole, _ c: LlamaConfig) -> (rows: Int, cols: Int) {
+        let q = c.numHeads * c.headDim, kv = c.numKVHeads * c.headDim
+        switch role {
+        case .q: return (q, c.hiddenSize)
+        case .k, .v: return (kv, c.hiddenSize)
+        case .o: return (c.hiddenSize, q)
+        case .gate, .up: return (c.intermediateSize, c.hiddenSize)
+        case .down: return (c.hiddenSize, c.intermediateSize)
+        }
+    }
+
+    /// Throws unless `m` has the shape the config gives block i's `role`.
+    public static func check(_ m: Matrix, _ role: LinearRole, block i: Int, _ c: LlamaConfig, file: String?) throws {
+        let (r, cc) = shape(of: role, c)
+        guard m.rows == r, m.cols == cc else {
+            throw KickError("block \(i) \(role) projection has shape \(m.rows)×\(m.cols), config needs \(r)×\(cc)", file: file)
+        }
+    }
+
     /// Checks the tensor shapes against the config.
     public func validate(index i: Int, _ c: LlamaConfig, file: String?) throws {
-        let q = c.numHeads * c.headDim, kv = c.numKVHeads * c.headDim
-        let shapes: [LinearRole: (Int, Int)] = [
-            .q: (q, c.hiddenSize), .k: (kv, c.hiddenSize), .v: (kv, c.hiddenSize), .o: (c.hiddenSize, q),
-            .gate: (c.intermediateSize, c.hiddenSize), .up: (c.intermediateSize, c.hiddenSize),
-            .down: (c.hiddenSize, c.intermediateSize),
-        ]
         for role in LinearRole.allCases {
-            let (r, cc) = shapes[role]!
             guard let m = linear[role] else { throw KickError("block \(i) lacks its \(role) projection", file: file) }
-            guard m.rows == r, m.cols == cc else {
-                throw KickError("block \(i) \(role) projection has shape \(m.rows)×\(m.cols), config needs \(r)×\(cc)", file: file)
-            }
+            try Self.check(m, role, block: i, c, file: file)
         }
         guard attnNorm.count == c.hiddenSize, ffnNorm.count == c.hiddenSize else {
             throw KickError("block \(i) norm sizes do not match hidden size \(c.hiddenSize)", file: file)

@@ -51,10 +51,15 @@ public struct PackedWeight: Sendable {
     }
 
     /// The matrices' rows one after another (fused q/k/v, gate/up). All must
-    /// have the same columns.
+    /// have the same columns. 16-bit panels are packed from the parts
+    /// directly (no float32 concatenation: a 13B gate/up pair is 0.5 GB).
     public init(stacking parts: [Matrix], format: PanelFormat = .f32) {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.cols == parts[0].cols }, "stacked weights need equal columns")
         let rows = parts.reduce(0) { $0 + $1.rows }, cols = parts[0].cols
+        guard format == .f32 else {
+            self.init(rows: rows, cols: cols, format: format, data: [], half: Self.packHalf(rows: rows, cols: cols, parts.map(\.data), format))
+            return
+        }
         var d: [Float] = []
         d.reserveCapacity((rows + panelRows - 1) / panelRows * panelRows * cols)
         for m in parts { d += m.data }
@@ -63,16 +68,19 @@ public struct PackedWeight: Sendable {
 
     private init(rows: Int, cols: Int, rowMajor: consuming [Float], format: PanelFormat) {
         precondition(rowMajor.count == rows * cols, "weight data does not match its shape")
+        if format == .f32 {
+            self.init(rows: rows, cols: cols, format: format, data: Self.packInPlace(rows: rows, cols: cols, rowMajor), half: [])
+        } else {
+            self.init(rows: rows, cols: cols, format: format, data: [], half: Self.packHalf(rows: rows, cols: cols, [rowMajor], format))
+        }
+    }
+
+    private init(rows: Int, cols: Int, format: PanelFormat, data: [Float], half: [UInt16]) {
         self.rows = rows
         self.cols = cols
         self.format = format
-        if format == .f32 {
-            data = Self.packInPlace(rows: rows, cols: cols, rowMajor)
-            half = []
-        } else {
-            data = []
-            half = Self.packHalf(rows: rows, cols: cols, rowMajor, format)
-        }
+        self.data = data
+        self.half = half
     }
 
     /// Pads the rows to whole panels with zeros, then transposes each panel
@@ -98,21 +106,28 @@ public struct PackedWeight: Sendable {
         return d
     }
 
-    /// The panels narrowed to 16 bits as they are laid out.
-    private static func packHalf(rows: Int, cols: Int, _ rowMajor: [Float], _ format: PanelFormat) -> [UInt16] {
+    /// The panels narrowed to 16 bits as they are laid out, from row-major
+    /// parts whose rows follow one another.
+    private static func packHalf(rows: Int, cols: Int, _ parts: [[Float]], _ format: PanelFormat) -> [UInt16] {
         let panels = (rows + panelRows - 1) / panelRows
+        // each row's part and its first element there
+        var rowSource: [(part: Int, at: Int)] = []
+        rowSource.reserveCapacity(rows)
+        for (i, p) in parts.enumerated() { for r in 0..<p.count / max(cols, 1) { rowSource.append((i, r * cols)) } }
+        precondition(rowSource.count == rows, "weight data does not match its shape")
         return [UInt16](unsafeUninitializedCapacity: panels * panelRows * cols) { out, n in
-            rowMajor.withUnsafeBufferPointer { src in
-                for p in 0..<panels {
-                    let base = out.baseAddress! + p * panelRows * cols
-                    for r in 0..<panelRows {
-                        let row = p * panelRows + r
-                        if row < rows {
-                            let s = src.baseAddress! + row * cols
-                            for k in 0..<cols { base[panelRows * k + r] = format.narrow(s[k]) }
-                        } else {
-                            for k in 0..<cols { base[panelRows * k + r] = 0 }
-                        }
+            for p in 0..<panels {
+                let base = out.baseAddress! + p * panelRows * cols
+                for r in 0..<panelRows {
+                    let row = p * panelRows + r
+                    guard row < rows else {
+                        for k in 0..<cols { base[panelRows * k + r] = 0 }
+                        continue
+                    }
+                    let (part, at) = rowSource[row]
+                    parts[part].withUnsafeBufferPointer { src in
+                        let s = src.baseAddress! + at
+                        for k in 0..<cols { base[panelRows * k + r] = format.narrow(s[k]) }
                     }
                 }
             }
