@@ -179,6 +179,10 @@ bench: build
 	@m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && \
 	echo "kick-infer bench (SmolLM2-135M, OpenBLAS threads as set by OPENBLAS_NUM_THREADS or all cores):" && \
 	$(RELEASE)/kick-infer bench --model $$m && \
+	echo "weights held as f32 and as f16 (--weights), side by side in alternating rounds, each run its own process:" && \
+	$(RELEASE)/kick-infer bench-weights --model $$m --rounds 3 && \
+	echo "the linear kernel alone (1536 x 576, best of 20), GFLOP/s per panel format:" && \
+	$(RELEASE)/kick-infer bench-linear --rounds 2 --tokens 1 --tokens 16 --tokens 512 && \
 	echo "checkpoint load time (dense and magnitude 2:4 written by kick-compress):" && \
 	$(RELEASE)/kick-compress convert --model $$m --out work/bench/dense.kick >/dev/null && \
 	$(RELEASE)/kick-compress model --model $$m --method magnitude --pattern 2:4 --out work/bench/magnitude-2of4 >/dev/null 2>&1 && \

@@ -61,3 +61,71 @@ struct BenchHash: ParsableCommand {
         }
     }
 }
+
+struct BenchWeights: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-weights",
+        abstract: "The engine with weights held at several precisions, side by side: alternating rounds, each run in its own process.")
+    @Option(name: .long, help: "A model file or folder.") var model: String
+    @Option(name: .long, help: "Precisions to compare; ratios are to the first (repeatable).") var weights: [WeightPrecision] = [.f32, .f16]
+    @Option(name: .long) var rounds = 3
+    @Option(name: .long) var promptTokens = 512
+    @Option(name: .long) var decodeTokens = 128
+    @Option(name: .long) var batch = 16
+    @Option(name: .long) var batchDecodeTokens = 32
+
+    func validate() throws { guard rounds > 0, !weights.isEmpty else { throw ValidationError("--rounds must be positive and --weights given") } }
+
+    func run() throws {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        func child(_ args: [String]) throws -> Data {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: me.hasPrefix("/") ? me : FileManager.default.currentDirectoryPath + "/" + me)
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let d = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw KickError("kick-infer \(args.joined(separator: " ")) failed (\(p.terminationStatus))", file: model) }
+            return d
+        }
+        struct Generated: Decodable { var peak_rss_mb: Double }
+        var samples: [WeightPrecision: [PrecisionComparison.Sample]] = [:]
+        for r in 1...rounds {
+            for w in weights {
+                let b = try JSONDecoder().decode(EngineBenchmark.Result.self, from: try child(
+                    ["bench", "--model", model, "--weights", w.rawValue, "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)",
+                     "--batch", "\(batch)", "--batch-decode-tokens", "\(batchDecodeTokens)"]))
+                let g = try JSONDecoder().decode(Generated.self, from: try child(
+                    ["generate", "--model", model, "--weights", w.rawValue, "--tokens", "1,2,3,4,5,6,7,8", "--max-new-tokens", "32"]))
+                samples[w, default: []].append(.init(bench: b, generatePeakMB: g.peak_rss_mb))
+                FileHandle.standardError.write(Data(String(format: "bench-weights: round %d/%d %@: prefill %.0f, decode %.1f, batch %.0f tok/s, peak %.0f MB\n",
+                    r, rounds, w.rawValue, b.prefillTokensPerS, b.decodeTokensPerS, b.batchDecodeTokensPerS, g.peak_rss_mb).utf8))
+            }
+        }
+        print(PrecisionComparison.table(samples, order: weights))
+    }
+}
+
+struct BenchLinear: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-linear",
+        abstract: "The linear kernel alone, per panel format, alternating: GFLOP/s, best of --reps, for each round.")
+    @Option(name: .long) var rows = 1536
+    @Option(name: .long) var cols = 576
+    @Option(name: .long, help: "Token counts (repeatable).") var tokens: [Int] = [1, 16, 512]
+    @Option(name: .long) var reps = 20
+    @Option(name: .long) var rounds = 3
+
+    func run() throws {
+        for r in 1...max(1, rounds) {
+            for t in tokens {
+                var row: [String: Double] = [:]
+                for f in PanelFormat.allCases {
+                    row[f.rawValue] = EngineBenchmark.linearGFLOPs(rows: rows, cols: cols, tokens: t, format: f, reps: reps)
+                }
+                try printJSON(["round": Double(r), "tokens": Double(t)].merging(row) { a, _ in a })
+            }
+        }
+    }
+}

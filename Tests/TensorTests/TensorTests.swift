@@ -312,7 +312,7 @@ func checkPanelKernel(_ kernel: PanelKernel, shapes: [(rows: Int, cols: Int)], s
             let h = PackedWeight(Matrix(rows: rows, cols: K, data: (0..<rows * K).map { _ in Float(rng.next() % 2001) / 997 - 1 }), format: format)
             let f = PackedWeight(h.matrix)
             #expect(h.byteCount * 2 == f.byteCount && h.format == format)
-            for T in [1, 4, 7, 19] {
+            for T in [1, 4, 7, 19, widenedTokens, widenedTokens + 7] {  // in registers, and widened tile by tile
                 let x = (0..<T * K).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
                 var a = [Float](repeating: 0, count: T * rows), b = a
                 h.apply(tokens: T, input: x, out: &a, team: nil)

@@ -53,11 +53,19 @@ public enum EngineBenchmark {
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(V - 100)) + 100 }
         // warm-up
         _ = model.forward([BatchItem(cache: model.newCache(capacity: 16), tokens: Array(prompt.prefix(16)), logits: .last)])
-        // prefill: the whole prompt as one sequence, last logits only
-        t0 = Date()
-        let cache = model.newCache(capacity: promptTokens + decodeTokens)
-        var last = model.forward([BatchItem(cache: cache, tokens: prompt, logits: .last)])[0]!
-        let prefill = Date().timeIntervalSince(t0)
+        // prefill: the whole prompt as one sequence, last logits only; the
+        // median of three (one prefill is a second or less, and a 2-core
+        // machine's scheduling noise alone moves it by a third)
+        var prefills: [Double] = []
+        var cache = model.newCache(capacity: promptTokens + decodeTokens)
+        var last = Matrix(zeros: 1, 1)
+        for _ in 0..<3 {
+            cache = model.newCache(capacity: promptTokens + decodeTokens)
+            t0 = Date()
+            last = model.forward([BatchItem(cache: cache, tokens: prompt, logits: .last)])[0]!
+            prefills.append(Date().timeIntervalSince(t0))
+        }
+        let prefill = prefills.sorted()[1]
         // single-sequence greedy decode after the prompt
         t0 = Date()
         for _ in 0..<decodeTokens {
@@ -82,5 +90,75 @@ public enum EngineBenchmark {
                       prefillTokensPerS: Double(promptTokens) / prefill, decodeTokens: decodeTokens, decodeTokensPerS: single, batch: batch,
                       batchDecodeTokensPerS: multi, batchSpeedup: multi / single,
                       peakRSSMB: Double(PeakMemory.residentBytes()) / 1_048_576)
+    }
+}
+
+/// Engine figures for several weight precisions side by side: each round
+/// runs every precision once, in turn (so drift in the machine's speed
+/// falls on all alike), each in its own process so peak memory is its own.
+public enum PrecisionComparison {
+    /// One precision's figures from one round.
+    public struct Sample: Sendable {
+        public var bench: EngineBenchmark.Result
+        /// Peak RSS (MiB) of a separate `generate` process.
+        public var generatePeakMB: Double
+        public init(bench: EngineBenchmark.Result, generatePeakMB: Double) {
+            self.bench = bench
+            self.generatePeakMB = generatePeakMB
+        }
+    }
+
+    /// min–max of a figure over the rounds.
+    public static func range(_ xs: [Double]) -> String {
+        guard let lo = xs.min(), let hi = xs.max() else { return "–" }
+        return String(format: "%.1f–%.1f", lo, hi)
+    }
+
+    /// The table `make bench` prints: each precision's ranges, then each
+    /// precision's ratio to the first (`base`), round by round (a ratio
+    /// within one round compares runs minutes apart, not hours).
+    public static func table(_ samples: [WeightPrecision: [Sample]], order: [WeightPrecision]) -> String {
+        var lines = ["| weights | held MB | prefill tok/s | decode tok/s | batch-\(samples.values.first?.first?.bench.batch ?? 0) decode tok/s | generate peak RSS MB |",
+                     "|---|---|---|---|---|---|"]
+        for w in order {
+            guard let s = samples[w], let first = s.first else { continue }
+            lines.append("| \(w.rawValue) (\(first.bench.weights)) | \(String(format: "%.0f", first.bench.weightMB)) | "
+                         + "\(range(s.map(\.bench.prefillTokensPerS))) | \(range(s.map(\.bench.decodeTokensPerS))) | "
+                         + "\(range(s.map(\.bench.batchDecodeTokensPerS))) | \(range(s.map(\.generatePeakMB))) |")
+        }
+        guard let base = order.first, let b = samples[base] else { return lines.joined(separator: "\n") }
+        lines += ["", "ratios to \(base.rawValue), per round (min–max):", "",
+                  "| weights | prefill | decode | batch decode | generate peak RSS |", "|---|---|---|---|---|"]
+        for w in order.dropFirst() {
+            guard let s = samples[w] else { continue }
+            let n = min(s.count, b.count)
+            func ratio(_ f: (Sample) -> Double) -> String {
+                let xs = (0..<n).map { f(s[$0]) / f(b[$0]) }
+                return String(format: "%.2f–%.2f×", xs.min() ?? 0, xs.max() ?? 0)
+            }
+            lines.append("| \(w.rawValue) | \(ratio { $0.bench.prefillTokensPerS }) | \(ratio { $0.bench.decodeTokensPerS }) | "
+                         + "\(ratio { $0.bench.batchDecodeTokensPerS }) | \(ratio { $0.generatePeakMB }) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension EngineBenchmark {
+    /// The linear kernel alone: GFLOP/s of `tokens` × (rows × cols) over
+    /// panels of `format`, the best of `reps` (whole-model figures on a
+    /// 2-core machine swing by a third; the kernel's best is stable).
+    public static func linearGFLOPs(rows: Int, cols: Int, tokens: Int, format: PanelFormat, reps: Int) -> Double {
+        var rng = SeededRandom(seed: 3)
+        let w = PackedWeight(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }), format: format)
+        let x = (0..<tokens * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+        var out = [Float](repeating: 0, count: tokens * rows)
+        var best = Double.infinity
+        let team = ThreadTeam.sharedIfParallel
+        for _ in 0..<max(1, reps) {
+            let t0 = Date()
+            BLAS.withOneThread { w.apply(tokens: tokens, input: x, out: &out, team: team) }
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        return 2 * Double(rows * cols * tokens) / best / 1e9
     }
 }
