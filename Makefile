@@ -20,7 +20,7 @@ BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
 .PHONY: stage-compress stage-infer stage-report stage-estimate estimate
-.PHONY: deps build build-debug build-debug-bins model test bench fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
+.PHONY: deps build build-debug build-debug-bins model test bench scale-check fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
 MODEL_NAME := $(notdir $(patsubst %/,%,$(MODEL)))
@@ -192,6 +192,23 @@ bench: build
 	{ [ -f work/bench/calib-n128-l512.tok ] || $(RELEASE)/kick-ingest calib --model $$m --samples 128 --length 512 --seed 0 --out work/bench/calib-n128-l512.tok >/dev/null; } && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method sparsegpt --sparsity 0.5 && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method gptq --bits 4 --group-size 128
+
+# kick at 7B size on this machine (not part of make test: ~30 GB of disk):
+# a 7B-shaped folder of random f16 weights in lmsys's layout (13.5 GB),
+# then generate, magnitude compression of the whole model, and one
+# SparseGPT block with 16 x 512 calibration, each with its seconds and
+# peak RSS. SCALE_DIR keeps the folder between runs.
+SCALE_DIR ?= $(WORKROOT)/scale-7b
+scale-check: build
+	@d=$(SCALE_DIR) && mkdir -p $$d && \
+	{ [ -f $$d/model/pytorch_model.bin.index.json ] || $(RELEASE)/kick-ingest synthetic-model --out $$d/model; } && \
+	echo "scale-check: generate 8 tokens (f16 weights held as f16):" && \
+	$(RELEASE)/kick-infer generate --model $$d/model --prompt "The capital of France is" --max-new-tokens 8 && \
+	echo "scale-check: magnitude 50% of the whole model, streamed block by block:" && \
+	$(RELEASE)/kick-compress model --model $$d/model --method magnitude --sparsity 0.5 --out $$d/magnitude-50 && \
+	{ [ -f $$d/calib-16x512.tok ] || $(RELEASE)/kick-ingest calib --model $$d/model --samples 16 --length 512 --seed 0 --out $$d/calib-16x512.tok >/dev/null; } && \
+	echo "scale-check: one SparseGPT 50% block, calibration 16 x 512:" && \
+	$(RELEASE)/kick-compress bench-block --model $$d/model --calib $$d/calib-16x512.tok --method sparsegpt --sparsity 0.5
 
 # The fuzzing campaign: libFuzzer (shipped with the Swift toolchain) with
 # AddressSanitizer over every parser of untrusted bytes (FuzzTargets.names),

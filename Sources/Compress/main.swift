@@ -109,8 +109,9 @@ struct BenchBlock: ParsableCommand {
         let bundle = try ModelBundle.open(path: model)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: cal)
-        try printJSON(["config": spec.configName, "block_seconds": s,
-                   "calibration": cal.map { "\($0.windows.count) x \($0.length)" } ?? "none"])
+        struct Output: Encodable { var config: String, block_seconds: Double, calibration: String, blocks: Int, peak_rss_mb: Double }
+        try printJSON(Output(config: spec.configName, block_seconds: s, calibration: cal.map { "\($0.windows.count) x \($0.length)" } ?? "none",
+                             blocks: bundle.config.numLayers, peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
     }
 }
 

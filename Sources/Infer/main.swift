@@ -108,18 +108,20 @@ struct Generate: ParsableCommand {
             ids = tok.encode(text, parseSpecial: chat, addBOS: tok.addBOS)
         }
         try checkVocab(ids, bundle)
+        let loadStart = Date()
         let model = try m.load(bundle)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
         let gen = BatchGenerator(model: model, tokenizer: tok, maxBatch: 1)
         let start = Date()
         let r = gen.generate([GenerationRequest(id: 0, prompt: ids, maxNewTokens: maxNewTokens,
                                                 sampling: SamplingParams(temperature: temperature, topP: topP, seed: seed),
                                                 stopStrings: stop)])[0]
         struct Output: Encodable {
-            var prompt_tokens: [Int], tokens: [Int], text: String, finish: String, seconds: Double
+            var prompt_tokens: [Int], tokens: [Int], text: String, finish: String, seconds: Double, load_seconds: Double
             var weights: String, weight_mb: Double, peak_rss_mb: Double
         }
         try printJSON(Output(prompt_tokens: ids, tokens: r.tokens, text: r.text, finish: r.finish.rawValue,
-                             seconds: Date().timeIntervalSince(start), weights: model.weightFormats,
+                             seconds: Date().timeIntervalSince(start), load_seconds: loadSeconds, weights: model.weightFormats,
                              weight_mb: Double(model.weightBytes) / 1_048_576, peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
     }
 }

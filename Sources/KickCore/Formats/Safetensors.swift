@@ -6,16 +6,18 @@ public enum SafetensorsDType: String, Sendable {
     /// Floats narrowed to this type, little-endian (exact for values that
     /// came from it).
     public func encode(_ values: [Float]) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(values.count * size)
-        for v in values {
-            switch self {
-            case .f32: withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) }
-            case .f16: withUnsafeBytes(of: floatToHalf(v).littleEndian) { out.append(contentsOf: $0) }
-            case .bf16: withUnsafeBytes(of: floatToBF16(v).littleEndian) { out.append(contentsOf: $0) }
+        guard !values.isEmpty else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: values.count * size) { b, n in
+            let raw = UnsafeMutableRawPointer(b.baseAddress!)
+            values.withUnsafeBufferPointer { v in
+                switch self {
+                case .f32: for i in v.indices { raw.storeBytes(of: v[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                case .f16: for i in v.indices { raw.storeBytes(of: floatToHalf(v[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+                case .bf16: for i in v.indices { raw.storeBytes(of: floatToBF16(v[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+                }
             }
+            n = values.count * size
         }
-        return out
     }
 
     var ggml: GGMLType {

@@ -134,3 +134,60 @@ extension Tokenizer {
         try self.init(sentencePiece: try SentencePieceModel(data: data, file: label), addBOS: addBOS, source: label)
     }
 }
+
+extension SentencePieceModel {
+    /// An empty model (the fields' defaults), to fill in.
+    init() {}
+
+    /// The ModelProto bytes of this model (the fields kick reads).
+    public func encoded() -> Data {
+        var w = ProtobufWriter()
+        for i in pieces.indices {
+            var p = ProtobufWriter()
+            p.string(1, pieces[i])
+            p.float(2, scores[i])
+            p.int(3, types[i].rawValue)
+            w.bytes(1, p.bytes)
+        }
+        var t = ProtobufWriter()
+        t.int(3, modelType.rawValue)
+        t.bool(25, splitDigits)
+        t.bool(35, byteFallback)
+        t.int(40, unknownID)
+        t.int(41, bosID)
+        t.int(42, eosID)
+        w.bytes(2, t.bytes)
+        var n = ProtobufWriter()
+        n.string(1, normalizerName)
+        n.bool(3, addDummyPrefix)
+        n.bool(4, removeExtraWhitespaces)
+        n.bool(5, escapeWhitespaces)
+        w.bytes(3, n.bytes)
+        return Data(w.bytes)
+    }
+
+    /// A LLaMA-shaped BPE vocabulary of `size` pieces for synthetic models:
+    /// `<unk>`, `<s>`, `</s>`, the 256 byte pieces, then letter pieces
+    /// ("▁a", "ab", "▁ab", …) ranked by score, so text encodes to real merges.
+    public static func synthetic(size: Int) -> SentencePieceModel {
+        var m = SentencePieceModel()
+        m.modelType = .bpe
+        m.byteFallback = true
+        m.splitDigits = true
+        m.normalizerName = "identity"
+        m.removeExtraWhitespaces = false
+        m.pieces = ["<unk>", "<s>", "</s>"] + (0..<256).map { String(format: "<0x%02X>", $0) }
+        m.types = [Tokenizer.TokenType.unknown, .control, .control] + [Tokenizer.TokenType](repeating: .byte, count: 256)
+        let letters = "abcdefghijklmnopqrstuvwxyz".map(String.init)
+        var words = ["▁"] + letters + letters.map { "▁" + $0 }
+        var level = letters
+        while m.pieces.count + words.count < size {
+            level = level.flatMap { a in letters.map { a + $0 } }
+            words += level.flatMap { [$0, "▁" + $0] }
+        }
+        m.pieces += Array(words.prefix(size - m.pieces.count))
+        m.types += [Tokenizer.TokenType](repeating: .normal, count: m.pieces.count - m.types.count)
+        m.scores = m.pieces.indices.map { $0 < 259 ? 0 : -Float($0 - 259) }
+        return m
+    }
+}
