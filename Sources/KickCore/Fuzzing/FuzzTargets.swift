@@ -5,7 +5,8 @@ import Foundation
 /// trapping, hanging or leaking. The libFuzzer driver in Fuzz/ calls them
 /// by name; the test suite replays the committed corpora through them.
 public enum FuzzTargets {
-    public static let names = ["gguf", "safetensors", "npy", "kick", "tok", "tokenizer-json", "task-jsonl", "task-log", "archive"]
+    public static let names = ["gguf", "safetensors", "npy", "kick", "tok", "tokenizer-json", "task-jsonl", "task-log", "archive",
+                               "pytorch", "sentencepiece"]
 
     /// Runs one input through target `name`; false for an unknown name.
     @discardableResult
@@ -41,6 +42,16 @@ public enum FuzzTargets {
             for t in TaskRegistry.standard.tasks { parseLog(t, data) }
         case "archive":
             fuzzArchive(data)
+        case "pytorch":
+            // zip directory, restricted pickle, view checks, then the reads a load does
+            guard let r = try? PyTorchCheckpointReader(file: MappedFile(bytes: [UInt8](data), label: "fuzz.bin")) else { return true }
+            for n in r.tensors.keys.sorted().prefix(4) { _ = try? r.floats(n) }
+        case "sentencepiece":
+            if let m = try? SentencePieceModel(data: data, file: "fuzz/tokenizer.model"),
+               let t = try? Tokenizer(sentencePiece: m, addBOS: true) {
+                let ids = t.encode("Hello, world! 123 héllo\n\t  spaces", addBOS: true)
+                _ = t.decode(ids.filter { $0 < t.tokens.count })
+            }
         default:
             return false
         }

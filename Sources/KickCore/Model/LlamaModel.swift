@@ -93,7 +93,20 @@ public final class LlamaModel: @unchecked Sendable {
             w.output = nil
             output = PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
         }
-        let blocks = try (0..<c.numLayers).map { try EngineBlock(source: source, block: $0, precision: precision) }
+        // a 7B model takes a minute or more: say where loading is, every 2 s after the first 2
+        let t0 = Date()
+        var shown = t0
+        let blocks = try (0..<c.numLayers).map { i -> EngineBlock in
+            let b = try EngineBlock(source: source, block: i, precision: precision)
+            let now = Date(), el = now.timeIntervalSince(t0)
+            if el > 2, now.timeIntervalSince(shown) >= 2 || i + 1 == c.numLayers {
+                shown = now
+                ProgressLine.write(String(format: "loading %@: block %d/%d, %.0f s elapsed, ETA %.0f s", (source.path as NSString).lastPathComponent,
+                                          i + 1, c.numLayers, el, el / Double(i + 1) * Double(c.numLayers - i - 1)))
+                if i + 1 == c.numLayers, ProgressLine.isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
+            return b
+        }
         try self.init(config: c, embedding: embedding, finalNorm: w.finalNorm, output: output, blocks: blocks)
     }
 
