@@ -218,6 +218,8 @@ scale-check: build
 FUZZ_BIN := .build-fuzz/debug/kick-fuzz
 SECONDS ?= 60
 FUZZ_JOBS ?= 2
+# FUZZ_TARGETS="pytorch sentencepiece" fuzzes only those (default: every target)
+FUZZ_TARGETS ?=
 # (a second try re-plans when the root package's files moved since the last fuzz build)
 FUZZ_SWIFT_BUILD := swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --scratch-path ../.build-fuzz
 fuzz-build: deps
@@ -225,7 +227,7 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@mkdir -p work/fuzz
-	@KICK_FUZZ_TARGET=list $(FUZZ_BIN) | xargs -P $(FUZZ_JOBS) -I{} sh -c 'mkdir -p Fuzz/corpus/{} Fuzz/crashes/{}; \
+	@$(if $(FUZZ_TARGETS),printf '%s\n' $(FUZZ_TARGETS),KICK_FUZZ_TARGET=list $(FUZZ_BIN)) | xargs -P $(FUZZ_JOBS) -I{} sh -c 'mkdir -p Fuzz/corpus/{} Fuzz/crashes/{}; \
 	  KICK_FUZZ_TARGET={} $(FUZZ_BIN) -max_total_time=$(SECONDS) -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
 	    -artifact_prefix=Fuzz/crashes/{}/ Fuzz/corpus/{} Fuzz/crashes/{} > work/fuzz/{}.log 2>&1; \
 	  echo "fuzz {}: exit $$? $$(grep -Eo "stat::number_of_executed_units: *[0-9]+" work/fuzz/{}.log | grep -Eo "[0-9]+$$") runs, corpus $$(ls Fuzz/corpus/{} | wc -l) files, crashes+regressions $$(ls Fuzz/crashes/{} | wc -l)"'
