@@ -65,6 +65,26 @@ ran=$(grep -E "kick-infer run" "$WR/run3.log" || true)
 [ "$(echo "$ran" | grep -vc "config $victim ")" -eq 0 ] || fail "other configurations were rerun: $ran"
 ! grep -q "kick-compress" "$WR/run3.log" || fail "compression was redone"
 
+# item sharding through the command line: two shards of dense's factoid
+# and perplexity runs, merged, score exactly as the unsharded run
+S=$WR/sharded/dense; mkdir -p "$S"
+ck=$W/compress/dense/model.kick
+for i in 0 1; do
+  .build/debug/kick-infer run --model "$ck" --ingest "$W/ingest" --config dense --profile smoke --tasks factoid,perplexity --out "$S" --shard $i/2 > /dev/null 2>> "$WR/shard.log" \
+    || { tail -5 "$WR/shard.log"; fail "kick-infer run --shard $i/2 failed"; }
+done
+.build/debug/kick-infer merge --model "$ck" --ingest "$W/ingest" --config dense --profile smoke --tasks factoid,perplexity --out "$S" --shards 2 > /dev/null 2>> "$WR/shard.log" \
+  || { tail -5 "$WR/shard.log"; fail "kick-infer merge failed"; }
+python3 - "$W/infer/dense" "$S" <<'PY' || fail "sharded scores differ from the unsharded run's"
+import json, sys
+for t in ["factoid", "perplexity"]:
+    a, b = (json.load(open(f"{d}/{t}.scores.json")) for d in sys.argv[1:])
+    assert a["metrics"] == b["metrics"] and a["items"] == b["items"], t
+    strip = lambda l: {k: v for k, v in json.loads(l).items() if k not in ("seconds", "prefix_computed")}
+    la, lb = ([strip(l) for l in open(f"{d}/{t}.jsonl")] for d in sys.argv[1:])
+    assert sorted(map(json.dumps, la)) == sorted(map(json.dumps, lb)), t
+PY
+
 # a published-layout folder (PyTorch .bin shards + index, SentencePiece
 # tokenizer.model, float16) through every stage, read in place
 t1=$(date +%s)

@@ -87,6 +87,17 @@ import KickTestSupport
         #expect(e.contains("short.bin") && e.contains("needs 16 elements") && e.contains("holds 8"), "\(e)")
     }
 
+    /// A stride-0 view claiming 2^34 elements of a one-element storage
+    /// (what the fuzzer found: the reader allocated 64 GB for it).
+    @Test func aBroadcastViewIsRefused() throws {
+        let dir = tempDir("torch-broadcast")
+        let pickle = PyTorchCheckpointWriter.statePickle([
+            Entry(name: "w", key: "0", dtype: .f32, numel: 1, offset: 0, shape: [1 << 17, 1 << 17], strides: [0, 0])])
+        try write(dir + "/bcast.bin", pickle: pickle, storages: [("0", [0, 0, 0, 0])])
+        let e = error { _ = try PyTorchCheckpointReader(path: dir + "/bcast.bin") }
+        #expect(e.contains("bcast.bin") && e.contains("broadcast view"), "\(e)")
+    }
+
     @Test func aShapeWhoseElementCountOverflowsIsRefused() throws {
         let dir = tempDir("torch-huge")
         let pickle = PyTorchCheckpointWriter.statePickle([

@@ -45,13 +45,15 @@ import KickTestSupport
                            to: t + "perplexity.jsonl")
     }
 
-    static func runner(_ out: String, config: String = "dense", batch: Int, dense: String? = nil, stopAfter: Int? = nil, judge: JudgeClient? = nil) -> SuiteRunner {
+    static func runner(_ out: String, config: String = "dense", batch: Int, dense: String? = nil, stopAfter: Int? = nil, judge: JudgeClient? = nil,
+                       shard: TaskShard? = nil) -> SuiteRunner {
         var o = SuiteOptions(config: config, modelName: "tiny", ingestDir: fixture.ingest, outDir: out, denseDir: dense,
                              generation: .init(factoidMaxTokens: 8, summaryMaxTokens: 12, instructMaxTokens: 8), perplexityWindow: 32, perplexityWindows: 4)
         o.batch = batch
         o.stopAfter = stopAfter
         o.showProgress = false
         o.topK = 8
+        o.shard = shard
         return SuiteRunner(bundle: fixture.bundle, model: fixture.model, options: o, judge: judge)
     }
 
@@ -97,6 +99,39 @@ import KickTestSupport
         #expect(computed == distinct && distinct < items.count, "\(computed) prefixes computed, \(distinct) distinct, \(items.count) items")
         let pp = try TaskScores.read(path: a + "/perplexity.scores.json")
         #expect(pp.metrics.first { $0.metric == "perplexity" }!.n == 4 * 31)
+    }
+
+    /// Two shards, each into its own log, merged by item id: the same
+    /// records and the same scores as one unsharded run, for dense and for
+    /// a configuration compared with it (similarity, KL); an incomplete
+    /// shard is named, and a record in the wrong shard's log refused.
+    @Test func shardedRunsMergeToTheUnshardedLogsAndScores() throws {
+        let one = tempDir("unsharded"), two = tempDir("sharded")
+        for c in ["dense", "other"] {
+            let dense1 = c == "dense" ? nil : one + "/dense", dense2 = c == "dense" ? nil : two + "/dense"
+            for t in TaskRegistry.standard.names {
+                let whole = try Self.runner(one + "/" + c, config: c, batch: 4, dense: dense1).run(task: t)
+                for i in 0..<2 { try Self.runner(two + "/" + c, config: c, batch: 4, dense: dense2, shard: try TaskShard(index: i, count: 2)).run(task: t) }
+                var o = Self.runner(two + "/" + c, config: c, batch: 4, dense: dense2).options
+                o.shard = nil
+                let merged = try TaskShards.merge(task: t, shards: 2, options: o, contextLength: Self.config.contextLength, tokenizer: Self.fixture.bundle.tokenizer)
+                #expect(merged.metrics == whole.metrics && merged.items == whole.items, "\(c) \(t)")
+                #expect(try Self.untimed("\(one)/\(c)/\(t).jsonl").sorted() == Self.untimed("\(two)/\(c)/\(t).jsonl").sorted(), "\(c) \(t)")
+            }
+        }
+        // a shard missing items is named; a record moved into the other shard's log is refused
+        var o = Self.runner(two + "/dense", batch: 4).options
+        let s1 = "\(two)/dense/factoid.shard-1-of-2.jsonl"
+        let lines = try String(contentsOfFile: s1, encoding: .utf8).split(separator: "\n")
+        try (lines.dropLast().joined(separator: "\n") + "\n").write(toFile: s1, atomically: true, encoding: .utf8)
+        o.shard = nil
+        let e = #expect(throws: KickError.self) { try TaskShards.merge(task: "factoid", shards: 2, options: o, contextLength: 4096, tokenizer: Self.fixture.bundle.tokenizer) }
+        #expect(e?.message.contains("rerun shard(s) 1/2") == true, "\(e?.message ?? "")")
+        try (String(lines.last!) + "\n").write(toFile: "\(two)/dense/factoid.shard-0-of-2.jsonl", atomically: true, encoding: .utf8)
+        let w = #expect(throws: KickError.self) { try TaskShards.merge(task: "factoid", shards: 2, options: o, contextLength: 4096, tokenizer: Self.fixture.bundle.tokenizer) }
+        #expect(w?.message.contains("belongs to shard 1/2") == true, "\(w?.message ?? "")")
+        #expect(throws: KickError.self) { try TaskShard(parsing: "2/2") }
+        #expect(throws: KickError.self) { try TaskShard(parsing: "1-2") }
     }
 
     @Test func aKilledRunResumesWithoutDuplicatesOrGaps() throws {

@@ -86,6 +86,12 @@ public final class PyTorchCheckpointReader: @unchecked Sendable {
                 throw KickError("tensor \(name) (shape \(ref.shape), strides \(ref.strides), offset \(ref.offset)) needs \(reach + 1) "
                                 + "elements but its storage data/\(ref.storage.key) holds \(storageElements)", file: path, code: .malformed)
             }
+            // a stride-0 (broadcast) view can reach past its storage's size
+            // in elements without reaching past its bytes; no weight is one
+            guard count <= storageElements else {
+                throw KickError("tensor \(name) (shape \(ref.shape), strides \(ref.strides)) has \(count) elements but its storage data/\(ref.storage.key) "
+                                + "holds \(storageElements): a broadcast view, not a weight", file: path, code: .malformed)
+            }
             table[name] = TorchTensorInfo(name: name, dtype: dt, shape: ref.shape, strides: ref.strides, storageOffset: ref.offset,
                                           storageStart: m.offset, storageLength: m.size)
         }

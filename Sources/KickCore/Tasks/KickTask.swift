@@ -31,6 +31,15 @@ public protocol KickTask {
     /// Runs the items the log lacks, appending a record per item as it is
     /// scored (usually through `SuiteRunner.runPending`).
     static func run(_ items: [TaskItem], on runner: SuiteRunner, log: TaskLog<Record>) throws -> TaskRunOutcome
+    /// Whether a sharded run hands the task only its shard's items (true:
+    /// a record per item). A task that logs other units (perplexity's
+    /// windows over all items' text) gets every item and shards its units
+    /// itself, by `SuiteOptions.shard`.
+    static var shardsItems: Bool { get }
+    /// The ids a complete run logs, in order: the unit a shard owns is the
+    /// one at position ≡ I (mod N). The items' ids unless the task logs
+    /// other units.
+    static func recordIDs(_ items: [TaskItem], tokenizer: Tokenizer, window: Int, maxWindows: Int?) -> [String]
 
     // MARK: scoring
 
@@ -57,6 +66,10 @@ public protocol KickTask {
 
 extension KickTask {
     public static var sampled: Bool { true }
+
+    public static var shardsItems: Bool { true }
+
+    public static func recordIDs(_ items: [TaskItem], tokenizer: Tokenizer, window: Int, maxWindows: Int?) -> [String] { items.map(\.id) }
 
     public static func problem(with item: TaskItem) -> String? { nil }
 

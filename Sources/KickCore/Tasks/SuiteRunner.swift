@@ -19,6 +19,8 @@ public struct SuiteOptions: Sendable {
     public var stopAfter: Int?
     public var summarySeed: UInt64 = 0
     public var showProgress = true
+    /// Run only this shard's items, into its own log and scores.
+    public var shard: TaskShard?
 
     public init(config: String, modelName: String, ingestDir: String, outDir: String, denseDir: String?, generation: Profile.Generation,
                 perplexityWindow: Int, perplexityWindows: Int?) {
@@ -60,8 +62,8 @@ public final class SuiteRunner {
         self.judge = judge
     }
 
-    func logPath(_ task: String) -> String { "\(options.outDir)/\(task).jsonl" }
-    public func scoresPath(_ task: String) -> String { "\(options.outDir)/\(task).scores.json" }
+    func logPath(_ task: String) -> String { "\(options.outDir)/\(task)\(options.shard?.suffix ?? "").jsonl" }
+    public func scoresPath(_ task: String) -> String { "\(options.outDir)/\(task)\(options.shard?.suffix ?? "").scores.json" }
     /// Another configuration's log of a task (dense's, for similarity).
     func denseLogPath(_ task: String) -> String? { options.denseDir.map { "\($0)/\(task).jsonl" } }
 
@@ -74,7 +76,8 @@ public final class SuiteRunner {
     func run<T: KickTask>(_ task: T.Type) throws -> TaskScores {
         let taskPath = "\(options.ingestDir)/tasks/\(T.name).jsonl"
         let taskSHA = try Self.checkedTaskFileHash(taskPath)
-        let items = try TaskFile.read(path: taskPath, task: T.name, registry: registry)
+        let all = try TaskFile.read(path: taskPath, task: T.name, registry: registry)
+        let items = T.shardsItems ? options.shard.map { $0.items(all) } ?? all : all
         let log = try TaskLog<T.Record>(path: logPath(T.name))
         let t0 = Date()
         countedTokens = 0

@@ -58,17 +58,28 @@ public enum PerplexityTask: KickTask {
 
     static func text(_ items: [TaskItem]) -> String { items.compactMap(\.context).joined(separator: "\n\n") }
 
+    /// Windows over the items' joined text, not items, are what is logged and sharded.
+    public static var shardsItems: Bool { false }
+
+    /// How many whole windows of `w` tokens the text holds (at most `maxWindows`).
+    static func windowCount(_ tokens: Int, window w: Int, maxWindows: Int?) -> Int {
+        min(tokens / w, maxWindows ?? Int.max)
+    }
+
+    public static func recordIDs(_ items: [TaskItem], tokenizer: Tokenizer, window: Int, maxWindows: Int?) -> [String] {
+        (0..<windowCount(tokenizer.encode(text(items)).count, window: window, maxWindows: maxWindows)).map { "w\($0)" }
+    }
+
     public static func run(_ items: [TaskItem], on runner: SuiteRunner, log: TaskLog<Record>) throws -> TaskRunOutcome {
         let options = runner.options, model = runner.model
         let tokens = runner.bundle.tokenizer.encode(text(items))
         let w = min(options.perplexityWindow, runner.contextLimit)
-        var count = tokens.count / w
-        if let m = options.perplexityWindows { count = min(count, m) }
+        let count = windowCount(tokens.count, window: w, maxWindows: options.perplexityWindows)
         let k = options.topK
         let writeTopK = options.config == "dense"
         let topDir = "\(options.outDir)/perplexity.topk"
         let denseTop = options.denseDir.map { "\($0)/perplexity.topk" }
-        let todo = (0..<count).filter { !log.has("w\($0)") }
+        let todo = (0..<count).filter { win in !log.has("w\(win)") && options.shard.map { win % $0.count == $0.index } ?? true }
         let p = ProgressMeter(label: "\(options.config) perplexity", total: todo.count, show: options.showProgress)
         defer { p.finish() }
         var outcome = TaskRunOutcome()
