@@ -220,9 +220,10 @@ SECONDS ?= 60
 FUZZ_JOBS ?= 2
 # FUZZ_TARGETS="pytorch sentencepiece" fuzzes only those (default: every target)
 FUZZ_TARGETS ?=
-# (a second try re-plans when the root package's files moved since the last fuzz build)
 FUZZ_SWIFT_BUILD := swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld --scratch-path ../.build-fuzz
 fuzz-build: deps
+	@# a file added to the root package is not seen by the dependency's cached build plan: drop the plan when sources are newer
+	@[ ! -f .build-fuzz/debug.yaml ] || [ -z "$$(find Sources -newer .build-fuzz/debug.yaml -print -quit)" ] || rm -f .build-fuzz/debug.yaml
 	cd Fuzz && { $(FUZZ_SWIFT_BUILD) || $(FUZZ_SWIFT_BUILD); }
 
 fuzz: fuzz-build
