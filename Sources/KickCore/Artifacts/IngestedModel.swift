@@ -45,18 +45,14 @@ public struct IngestedModel: Codable, Sendable, Equatable {
     /// Writes `out` for the resolved model unless it is up to date (same
     /// path, size, date and kick version). Returns whether it wrote.
     public static func write(_ r: ModelResolver.Resolved, to out: String, force: Bool) throws -> Bool {
-        let stamp = try Self.stamp(r.path)
+        let names = try InputHash.names(of: r.path)
+        let stamp = try Self.stamp(r.path, names)
         if !force, let old = try? read(path: out), old.path == r.path, old.stamp == stamp, old.toolVersion == KickVersion.string { return false }
         let bundle = try ModelBundle.open(path: r.path)
         let t = bundle.tokenizer
-        var names: [String] = []
-        try InputHash.list(r.path, prefix: "", into: &names, orFile: true)
-        let total = try names.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: r.path.joinedPath($1))[.size] as? Int ?? 0) }
-        let files = try InputHash.files(of: r.path, progress: ByteProgress(label: "hashing \(names.count) model file(s)", total: total))
-        let isDir = (try? FileManager.default.attributesOfItem(atPath: r.path)[.type] as? FileAttributeType) == .typeDirectory
+        let hashed = try InputHash.listing(of: r.path, names: names, label: "hashing the model")
         let m = IngestedModel(
-            name: r.name, path: r.path, stamp: stamp, source: r.sourceDescription, sha256: isDir ? InputHash.combined(files) : files[0].sha256,
-            files: files, config: bundle.config,
+            name: r.name, path: r.path, stamp: stamp, source: r.sourceDescription, sha256: hashed.sha256, files: hashed.files, config: bundle.config,
             tokenizer: .init(kind: t.kind.rawValue, vocabSize: t.vocabSize, identity: t.identity, addBOS: t.addBOS),
             chatTemplate: (r.manifest?.chatTemplate).flatMap(ChatTemplate.init(rawValue:))?.rawValue ?? bundle.chatTemplate.rawValue,
             contextLength: r.manifest?.contextLength ?? bundle.config.contextLength,
@@ -67,10 +63,8 @@ public struct IngestedModel: Codable, Sendable, Equatable {
 
     /// Size and modification time of the model, or of each file of a
     /// folder (a folder's own date does not change when a file is rewritten).
-    static func stamp(_ path: String) throws -> String {
-        var names: [String] = []
-        try InputHash.list(path, prefix: "", into: &names, orFile: true)
-        return try names.map { n in
+    static func stamp(_ path: String, _ names: [String]) throws -> String {
+        try names.map { n in
             let a = try FileManager.default.attributesOfItem(atPath: path.joinedPath(n))
             return "\(n.isEmpty ? "" : n + ":")\((a[.size] as? Int) ?? 0)-\(((a[.modificationDate] as? Date) ?? Date()).timeIntervalSince1970)"
         }.joined(separator: ",")

@@ -17,6 +17,16 @@ public enum InputHash {
         return combined(try files(of: path))
     }
 
+    /// The input's sha256 (as `of(path:)` gives it) and its files, hashed
+    /// once, with progress on stderr under `label`; `names` as
+    /// `names(of:)` gives them, when the caller has listed them already.
+    public static func listing(of path: String, names given: [String]? = nil, label: String) throws -> (sha256: String, files: [File]) {
+        let names = try given ?? names(of: path)
+        let total = try names.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: path.joinedPath($1))[.size] as? Int ?? 0) }
+        let files = try files(of: path, names: names, progress: ByteProgress(label: "\(label): \(names.count) file(s)", total: total))
+        return (names == [""] ? files[0].sha256 : combined(files), files)
+    }
+
     /// The folder hash from its files' list (in `files(of:)`'s order).
     public static func combined(_ files: [File]) -> String {
         var h = SHA256()
@@ -29,10 +39,8 @@ public enum InputHash {
     /// the file itself. Files are hashed on every core at once: a model's
     /// shards are several GB each, and one SHA-256 stream runs below disk
     /// speed on a fast disk.
-    public static func files(of path: String, progress: ByteProgress? = nil) throws -> [File] {
-        var listed: [String] = []
-        try list(path, prefix: "", into: &listed, orFile: true)
-        let names = listed
+    public static func files(of path: String, names given: [String]? = nil, progress: ByteProgress? = nil) throws -> [File] {
+        let names = try given ?? names(of: path)
         let paths = names.map { path.joinedPath($0) }
         let out = ResultSlots<File>(count: names.count)
         let next = ManagedAtomicIndex()
@@ -50,14 +58,18 @@ public enum InputHash {
         return try out.values()
     }
 
-    /// The relative names `files(of:)` hashes; with `orFile`, a plain file
-    /// lists as the single name "" (itself).
-    static func list(_ path: String, prefix: String, into names: inout [String], orFile: Bool = false) throws {
-        if orFile {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw KickError("not found", file: path) }
-            if !isDir.boolValue { names = [""]; return }
-        }
+    /// The relative names `files(of:)` hashes: a plain file lists as the
+    /// single name "" (itself).
+    public static func names(of path: String) throws -> [String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw KickError("not found", file: path) }
+        if !isDir.boolValue { return [""] }
+        var names: [String] = []
+        try list(path, prefix: "", into: &names)
+        return names
+    }
+
+    static func list(_ path: String, prefix: String, into names: inout [String]) throws {
         for n in try FileManager.default.contentsOfDirectory(atPath: path).filter({ !$0.hasPrefix(".") }).sorted() {
             let p = (path as NSString).appendingPathComponent(n)
             var sub: ObjCBool = false

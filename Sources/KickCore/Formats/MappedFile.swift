@@ -54,11 +54,13 @@ public final class MappedFile: @unchecked Sendable {
     /// 13 GB file would stay resident beside the engine built from it.
     public func release(_ range: UnsafeRawBufferPointer) {
         guard !owned, let base, let start = range.baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         let lo = (start - base + page - 1) / page * page  // whole pages only: neighbours may share the edges
         let hi = (start - base + range.count) / page * page
         if hi > lo { madvise(UnsafeMutableRawPointer(mutating: base + lo), hi - lo, Int32(MADV_DONTNEED)) }
     }
+
+    private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// Tells the kernel the map will be read front to back (more readahead).
     public func adviseSequential() {

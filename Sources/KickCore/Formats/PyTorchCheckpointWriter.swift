@@ -158,21 +158,21 @@ struct ZipStreamWriter {
 
 /// CRC-32 (IEEE, zip's), slicing by eight.
 enum CRC32 {
-    static let tables: [[UInt32]] = {
-        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+    /// Eight 256-entry tables, one after another (table k at 256·k).
+    static let table: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 8 * 256)
         for i in 0..<256 {
             var c = UInt32(i)
             for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[0][i] = c
+            t[i] = c
         }
-        for i in 0..<256 { for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] } }
+        for k in 1..<8 { for i in 0..<256 { t[256 * k + i] = (t[256 * (k - 1) + i] >> 8) ^ t[Int(t[256 * (k - 1) + i] & 0xFF)] } }
         return t
     }()
 
     static func checksum(_ data: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
-        let t = tables.flatMap { $0 }
-        t.withUnsafeBufferPointer { t in
+        table.withUnsafeBufferPointer { t in
             data.withUnsafeBytes { b in
                 var i = 0
                 let n = b.count

@@ -21,30 +21,13 @@ public enum RestrictedPickle {
         public let strides: [Int]
     }
 
-    public indirect enum Value: Equatable {
+    public indirect enum Value {
         case none, bool(Bool), int(Int), float(Double), string(String), bytes([UInt8])
         case tuple([Value]), list([Value]), dict([(Value, Value)])
         case global(String)
         case storage(StorageRef)
         case tensor(TensorRef)
         case mark
-
-        public static func == (a: Value, b: Value) -> Bool {
-            switch (a, b) {
-            case (.none, .none), (.mark, .mark): return true
-            case let (.bool(x), .bool(y)): return x == y
-            case let (.int(x), .int(y)): return x == y
-            case let (.float(x), .float(y)): return x == y
-            case let (.string(x), .string(y)): return x == y
-            case let (.bytes(x), .bytes(y)): return x == y
-            case let (.tuple(x), .tuple(y)), let (.list(x), .list(y)): return x == y
-            case let (.dict(x), .dict(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-            case let (.global(x), .global(y)): return x == y
-            case let (.storage(x), .storage(y)): return x == y
-            case let (.tensor(x), .tensor(y)): return x == y
-            default: return false
-            }
-        }
     }
 
     static let rebuildTensor = "torch._utils._rebuild_tensor_v2"

@@ -69,13 +69,16 @@ public struct ZipDirectory {
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[p + 46..<p + 46 + nameLen]), as: UTF8.self)
             // zip64 extra field: the 8-byte values of the fields saturated above, in order
             var e = p + 46 + nameLen
-            while e + 4 <= p + 46 + nameLen + extraLen {
+            let extraEnd = p + 46 + nameLen + extraLen
+            while e + 4 <= extraEnd {
                 let id = u16(e), len = u16(e + 2)
                 if id == 0x0001 {
+                    // a field claiming more than the extra area holds is read only as far as the area goes
+                    let fieldEnd = min(e + 4 + len, extraEnd)
                     var q = e + 4
-                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = try u64(q); q += 8 }
-                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = try u64(q); q += 8 }
-                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = try u64(q); q += 8 }
+                    if usize == 0xFFFF_FFFF, q + 8 <= fieldEnd { usize = try u64(q); q += 8 }
+                    if csize == 0xFFFF_FFFF, q + 8 <= fieldEnd { csize = try u64(q); q += 8 }
+                    if local == 0xFFFF_FFFF, q + 8 <= fieldEnd { local = try u64(q); q += 8 }
                 }
                 e += 4 + len
             }

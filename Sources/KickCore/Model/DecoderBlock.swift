@@ -269,18 +269,15 @@ struct EngineBlock: Sendable {
     let gateUp: PackedWeight
     let down: PackedWeight
 
-    /// - format: each linear role's panel format (float32 when absent).
-    init(_ b: LlamaBlockWeights, format: (LinearRole) -> PanelFormat = { _ in .f32 }) {
+    /// A block's float32 weights packed as float32 (compression's
+    /// calibration forward, models built from weights in memory).
+    init(_ b: LlamaBlockWeights) {
         attnNorm = b.attnNorm
         ffnNorm = b.ffnNorm
-        // a fused weight is 16-bit only when all its parts are
-        func fused(_ roles: [LinearRole]) -> PanelFormat {
-            Set(roles.map(format)).count == 1 ? format(roles[0]) : .f32
-        }
-        qkv = PackedWeight(stacking: [b[.q], b[.k], b[.v]], format: fused([.q, .k, .v]))
-        o = PackedWeight(b[.o], format: format(.o))
-        gateUp = PackedWeight(stacking: [b[.gate], b[.up]], format: fused([.gate, .up]))
-        down = PackedWeight(b[.down], format: format(.down))
+        qkv = PackedWeight(stacking: [b[.q], b[.k], b[.v]])
+        o = PackedWeight(b[.o])
+        gateUp = PackedWeight(stacking: [b[.gate], b[.up]])
+        down = PackedWeight(b[.down])
     }
 
     /// Block i straight from a source, one fused weight at a time: loading

@@ -173,6 +173,7 @@ public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
 protocol DenseTensorFile: AnyObject, Sendable {
     var path: String { get }
     var names: [String] { get }
+    func contains(_ name: String) -> Bool
     func dtype(_ name: String) -> SafetensorsDType?
     func matrix(_ name: String) throws -> Matrix
     /// The tensor's bytes exactly as stored (row-major).
@@ -181,6 +182,7 @@ protocol DenseTensorFile: AnyObject, Sendable {
 
 extension SafetensorsReader: DenseTensorFile {
     var names: [String] { Array(tensors.keys) }
+    func contains(_ name: String) -> Bool { tensors[name] != nil }
     func dtype(_ name: String) -> SafetensorsDType? { tensors[name]?.dtype }
     func storedBytes(_ name: String) throws -> [UInt8] {
         guard let t = tensors[name] else { throw KickError("tensor \(name) is missing", file: path) }
@@ -190,6 +192,7 @@ extension SafetensorsReader: DenseTensorFile {
 
 extension PyTorchCheckpointReader: DenseTensorFile {
     var names: [String] { Array(tensors.keys) }
+    func contains(_ name: String) -> Bool { tensors[name] != nil }
     func dtype(_ name: String) -> SafetensorsDType? { tensors[name]?.dtype.dense }
     func storedBytes(_ name: String) throws -> [UInt8] {
         if let raw = try contiguousBytes(name) { return [UInt8](raw) }
@@ -261,7 +264,7 @@ public final class HFWeightSource: WeightSource, @unchecked Sendable {
                 files.append(shard)
             }
             for (tensor, shard) in wm {
-                guard readers[shard]!.dtype(tensor) != nil || readers[shard]!.names.contains(tensor) else {
+                guard readers[shard]!.contains(tensor) else {
                     throw KickError("index says \(tensor) is in \(shard), but it is not", file: indexPath)
                 }
                 map[tensor] = readers[shard]

@@ -83,25 +83,44 @@ public final class SuiteRunner {
         countedTokens = 0
         let outcome = try T.run(items, on: self, log: log)
         if outcome.stoppedEarly { throw StoppedEarly(task: T.name, items: options.stopAfter ?? 0) }
-        let context = ScoringContext(config: options.config, topK: options.topK, perplexityWindow: min(options.perplexityWindow, contextLimit),
-                                     generation: options.generation)
+        let timing: Timing
+        if outcome.itemsRun == 0, let old = try? TaskScores.read(path: scoresPath(T.name)) {
+            // nothing new was run: keep the timing of the run that did the work
+            timing = Timing(seconds: old.secondsLogged, tokens: old.tokensGenerated, perSecond: old.tokensPerSecond)
+        } else {
+            timing = Timing(seconds: Date().timeIntervalSince(t0), tokens: outcome.tokens)
+        }
+        let scores = Self.scores(T.self, items, log, options: options, perplexityWindow: min(options.perplexityWindow, contextLimit),
+                                 taskSHA: taskSHA, timing: timing)
+        try scores.write(to: scoresPath(T.name))
+        return scores
+    }
+
+    /// The work behind a task's scores: seconds, tokens, tokens per second.
+    struct Timing {
+        var seconds: Double, tokens: Int, perSecond: Double
+        /// Measured now: seconds and rate rounded as scores keep them.
+        init(seconds: Double, tokens: Int) {
+            self.init(seconds: SuiteRunner.round(seconds), tokens: tokens, perSecond: SuiteRunner.round(Double(tokens) / max(seconds, 1e-9)))
+        }
+        /// As an earlier run recorded them.
+        init(seconds: Double, tokens: Int, perSecond: Double) {
+            self.seconds = seconds
+            self.tokens = tokens
+            self.perSecond = perSecond
+        }
+    }
+
+    /// A task's scores over `items` as `log` holds them: what a run and a
+    /// merge of shards both write.
+    static func scores<T: KickTask>(_: T.Type, _ items: [TaskItem], _ log: TaskLog<T.Record>, options: SuiteOptions, perplexityWindow: Int,
+                                    taskSHA: String, timing: Timing) -> TaskScores {
+        let context = ScoringContext(config: options.config, topK: options.topK, perplexityWindow: perplexityWindow, generation: options.generation)
         let (n, metrics, notes) = T.score(items, log, context)
         var scores = TaskScores(config: options.config, task: T.name, model: options.modelName, items: n,
                                 itemsInTaskFile: T.sampled ? items.count : n, notes: notes, metrics: metrics,
-                                secondsLogged: 0, tokensGenerated: 0, tokensPerSecond: 0)
+                                secondsLogged: timing.seconds, tokensGenerated: timing.tokens, tokensPerSecond: timing.perSecond)
         scores.taskFileSHA256 = taskSHA
-        if outcome.itemsRun == 0, let old = try? TaskScores.read(path: scoresPath(T.name)) {
-            // nothing new was run: keep the timing of the run that did the work
-            scores.secondsLogged = old.secondsLogged
-            scores.tokensGenerated = old.tokensGenerated
-            scores.tokensPerSecond = old.tokensPerSecond
-        } else {
-            let el = Date().timeIntervalSince(t0)
-            scores.secondsLogged = Self.round(el)
-            scores.tokensGenerated = outcome.tokens
-            scores.tokensPerSecond = Self.round(Double(outcome.tokens) / max(el, 1e-9))
-        }
-        try scores.write(to: scoresPath(T.name))
         return scores
     }
 

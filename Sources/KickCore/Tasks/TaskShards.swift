@@ -28,9 +28,13 @@ public struct TaskShard: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(index)/\(count)" }
     public var suffix: String { ".shard-\(index)-of-\(count)" }
 
+    /// Whether the unit at `position` (an item in the task file, a
+    /// perplexity window) is this shard's.
+    public func owns(_ position: Int) -> Bool { position % count == index }
+
     /// This shard's items, in task-file order.
     public func items(_ all: [TaskItem]) -> [TaskItem] {
-        all.enumerated().filter { $0.offset % count == index }.map(\.element)
+        all.enumerated().filter { owns($0.offset) }.map(\.element)
     }
 }
 
@@ -67,7 +71,7 @@ public enum TaskShards {
             }
             for (id, r) in try TaskLog<T.Record>.read(path: path) {
                 guard let at = position[id] else { throw KickError("record \(id) is not one of the task's \(ids.count) (\(taskPath))", file: path, code: .malformed) }
-                guard at % shards == i else {
+                guard s.owns(at) else {
                     throw KickError("item \(id) belongs to shard \(at % shards)/\(shards), not \(s)", file: path, code: .malformed)
                 }
                 merged[id] = r
@@ -90,14 +94,8 @@ public enum TaskShards {
         }
         let logPath = "\(options.outDir)/\(T.name).jsonl"
         try AtomicFile.write(body, to: logPath)
-        let log = try TaskLog<T.Record>(path: logPath)
-        let context = ScoringContext(config: options.config, topK: options.topK, perplexityWindow: window, generation: options.generation)
-        let (n, metrics, notes) = T.score(all, log, context)
-        var scores = TaskScores(config: options.config, task: T.name, model: options.modelName, items: n,
-                                itemsInTaskFile: T.sampled ? all.count : n, notes: notes, metrics: metrics,
-                                secondsLogged: SuiteRunner.round(seconds), tokensGenerated: tokens,
-                                tokensPerSecond: SuiteRunner.round(Double(tokens) / max(seconds, 1e-9)))
-        scores.taskFileSHA256 = taskSHA
+        let scores = SuiteRunner.scores(T.self, all, try TaskLog<T.Record>(path: logPath), options: options, perplexityWindow: window,
+                                        taskSHA: taskSHA, timing: .init(seconds: seconds, tokens: tokens))
         try scores.write(to: "\(options.outDir)/\(T.name).scores.json")
         return scores
     }

@@ -244,16 +244,11 @@ func widenedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
     let tile = PanelLayout.tilePanels, ps = panelRows * K
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * ps)
     defer { scratch.deallocate() }
-    let src = W.assumingMemoryBound(to: UInt16.self)
     var p = panels.lowerBound
     while p < panels.upperBound {
         let n = min(tile, panels.upperBound - p)
-        let h = src + p * ps
-        if format == .bf16 {
-            for i in 0..<n * ps { scratch[i] = bf16ToFloat(h[i]) }
-        } else {
-            widenHalf(h, scratch, n * ps)
-        }
+        let h = W + 2 * p * ps
+        if format == .bf16 { widen(BF16Element.self, h, scratch, n * ps) } else { widen(F16Element.self, h, scratch, n * ps) }
         // the chunk as panels 0..<n of a weight whose rows start at 16p
         packedLinear(tokens: T, input: X, ldInput: ldInput, weight: UnsafeRawPointer(scratch), format: .f32, panels: 0..<n, cols: K,
                      rows: rows - panelRows * p, out: C + panelRows * p, ldOut: ldOut, wide: wide)
@@ -261,14 +256,13 @@ func widenedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
     }
 }
 
-/// f16 → float32, sixteen at a time (one vcvtph2ps each).
-private func widenHalf(_ h: UnsafePointer<UInt16>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 16 <= n {
-        UnsafeMutableRawPointer(out + i).storeBytes(of: F16Element.load16(UnsafeRawPointer(h + i)), as: SIMD16<Float>.self)
-        i += 16
+/// `n` 16-bit elements (whole panel columns: a multiple of 16) to float32,
+/// a column at a time through the kernels' own loads.
+private func widen<E: PanelElement>(_: E.Type, _ h: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    precondition(n % panelRows == 0, "widening whole panel columns")
+    for i in stride(from: 0, to: n, by: panelRows) {
+        UnsafeMutableRawPointer(out + i).storeBytes(of: E.load16(h + i * E.bytes), as: SIMD16<Float>.self)
     }
-    while i < n { out[i] = Float(Float16(bitPattern: h[i])); i += 1 }
 }
 
 /// `packedLinear512` on sixteen-float vectors that compile to two AVX2

@@ -79,7 +79,7 @@ public enum PerplexityTask: KickTask {
         let writeTopK = options.config == "dense"
         let topDir = "\(options.outDir)/perplexity.topk"
         let denseTop = options.denseDir.map { "\($0)/perplexity.topk" }
-        let todo = (0..<count).filter { win in !log.has("w\(win)") && options.shard.map { win % $0.count == $0.index } ?? true }
+        let todo = (0..<count).filter { win in !log.has("w\(win)") && options.shard?.owns(win) ?? true }
         let p = ProgressMeter(label: "\(options.config) perplexity", total: todo.count, show: options.showProgress)
         defer { p.finish() }
         var outcome = TaskRunOutcome()
