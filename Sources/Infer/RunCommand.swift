@@ -27,7 +27,12 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let held = try OutputLock(folder: out, wait: lock.wait)
+        let taskList = tasks?.tasks ?? TaskRegistry.standard.names
+        let suffix = try shard.map { try TaskShard(parsing: $0).suffix } ?? ""
+        // one lock per task log, not per folder, so that a configuration's
+        // tasks and shards run side by side (make -j, Slurm jobs); all taken
+        // before the model loads
+        let held = try taskList.map { try OutputLock(file: "\(out)/\($0)\(suffix).jsonl", wait: lock.wait) }
         defer { withExtendedLifetime(held) {} }
         let root = try ProjectRoot.find()
         let prof = try Profile.load(profile, root: root)
@@ -50,10 +55,9 @@ struct Run: ParsableCommand {
         opt.stopAfter = stopAfter
         opt.shard = try shard.map { try TaskShard(parsing: $0) }
         let runner = SuiteRunner(bundle: bundle, model: model, options: opt, judge: noJudge ? nil : JudgeClient.fromEnvironment())
-        for t in tasks?.tasks ?? TaskRegistry.standard.names {
+        for t in taskList {
             let t0 = Date()
             if fresh {
-                let suffix = opt.shard?.suffix ?? ""
                 for f in ["\(out)/\(t)\(suffix).jsonl", "\(out)/\(t)\(suffix).scores.json"] { try? FileManager.default.removeItem(atPath: f) }
                 if t == "perplexity" { try? FileManager.default.removeItem(atPath: "\(out)/perplexity.topk") }
             }
@@ -84,7 +88,9 @@ struct Merge: ParsableCommand {
     func validate() throws { guard shards >= 1 else { throw ValidationError("--shards must be at least 1") } }
 
     func run() throws {
-        let held = try OutputLock(folder: out, wait: lock.wait)
+        let taskList = tasks?.tasks ?? TaskRegistry.standard.names
+        // the locks an unsharded run of each task takes
+        let held = try taskList.map { try OutputLock(file: "\(out)/\($0).jsonl", wait: lock.wait) }
         defer { withExtendedLifetime(held) {} }
         let prof = try Profile.load(profile, root: try ProjectRoot.find())
         let mj = try IngestedModel.read(path: ingest + "/model.json")
@@ -92,7 +98,7 @@ struct Merge: ParsableCommand {
         let pp = prof.size("perplexity")
         let opt = SuiteOptions(config: config, modelName: mj.name, ingestDir: ingest, outDir: out, denseDir: nil, generation: prof.generation,
                                perplexityWindow: min(pp.window ?? mj.sequenceLength, mj.sequenceLength), perplexityWindows: pp.windows)
-        for t in tasks?.tasks ?? TaskRegistry.standard.names {
+        for t in taskList {
             let s = try TaskShards.merge(task: t, shards: shards, options: opt, contextLength: mj.config.contextLength, tokenizer: tokenizer)
             FileHandle.standardError.write(Data("kick-infer: \(config) \(t): merged \(shards) shard(s), \(s.items) items\n".utf8))
             print("\(out)/\(t).scores.json")

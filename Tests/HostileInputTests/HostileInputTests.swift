@@ -214,10 +214,13 @@ import KickTestSupport
         let dead = 4_194_311
         try FileManager.default.createDirectory(atPath: dir + "/T/.kick-extract-\(dead)", withIntermediateDirectories: true)
         try "x".write(toFile: dir + "/T/.model.kick.tmp-\(dead)", atomically: false, encoding: .utf8)
+        try "x".write(toFile: dir + "/T/.a.jsonl.tmp-\(dead)@\(AtomicFile.hostName)", atomically: false, encoding: .utf8)
         try "keep".write(toFile: dir + "/T/.model.kick.tmp-\(getpid())", atomically: false, encoding: .utf8)
+        // another node's writer on a shared filesystem: its pid means nothing here
+        try "keep".write(toFile: dir + "/T/.b.jsonl.tmp-\(dead)@node-17.cluster", atomically: false, encoding: .utf8)
         let held = try OutputLock(folder: dir + "/T")
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/T").sorted()
-        #expect(left == [".kick.lock", ".model.kick.tmp-\(getpid())"])
+        #expect(left == [".b.jsonl.tmp-\(dead)@node-17.cluster", ".kick.lock", ".model.kick.tmp-\(getpid())"])
         withExtendedLifetime(held) {}
     }
 
@@ -259,12 +262,20 @@ import KickTestSupport
         withExtendedLifetime(second) {}
     }
 
-    @Test func twoRunsOnOneInferFolderAreRefused() throws {
+    /// Runs lock each task log (shard), not the folder: the same task is
+    /// refused at once, another task of the folder goes ahead.
+    @Test func twoRunsOfOneTaskLogAreRefused() throws {
         let dir = tempDir("lock-cli")
-        let held = try OutputLock(folder: dir + "/out")
-        let r = try KickTool.run("kick-infer", ["run", "--model", dir + "/none.gguf", "--ingest", dir, "--config", "dense", "--out", dir + "/out"])
+        let held = try OutputLock(file: dir + "/out/mmlu.shard-1-of-2.jsonl")
+        let args = ["run", "--model", dir + "/none.gguf", "--ingest", dir, "--config", "dense", "--out", dir + "/out", "--tasks", "factoid,mmlu"]
+        let r = try KickTool.run("kick-infer", args + ["--shard", "1/2"])
         #expect(r.status == 1)
-        #expect(r.err == "kick-infer: error: \(dir)/out: in use by process \(getpid()); wait for it, or pass --wait\n")
+        #expect(r.err == "kick-infer: error: \(dir)/out/mmlu.shard-1-of-2.jsonl: in use by process \(getpid()); wait for it, or pass --wait\n")
+        let other = try KickTool.run("kick-infer", args + ["--shard", "0/2"])
+        #expect(other.status == 1 && !other.err.contains("in use"), "\(other.err)")
+        let merge = try KickTool.run("kick-infer", ["merge", "--model", dir + "/none.gguf", "--ingest", dir, "--config", "dense", "--out", dir + "/out",
+                                                    "--shards", "2", "--tasks", "mmlu"])
+        #expect(merge.status == 1 && !merge.err.contains("in use"), "\(merge.err)")
         withExtendedLifetime(held) {}
     }
 

@@ -68,19 +68,39 @@ public enum AtomicFile {
     /// A temporary path beside `path` for writers that stream.
     public static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())@\(hostName)").path
     }
 
-    /// Removes the temporaries (`.NAME.tmp-PID`) and extraction staging
-    /// folders (`.kick-extract-PID`) that killed runs left in `dir`: those
-    /// whose process no longer exists. Returns what it removed.
+    /// This machine's name, in temporaries: on a shared filesystem (Slurm
+    /// jobs on several nodes) a pid says whether a writer is alive only on
+    /// the machine that made it.
+    public static let hostName: String = {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // '@' and '/' cannot appear in a host name; keep the file name parseable anyway
+        return name.isEmpty ? "localhost" : String(name.map { $0 == "/" || $0 == "@" ? "_" : $0 })
+    }()
+
+    /// Removes the temporaries (`.NAME.tmp-PID@HOST`, or `.NAME.tmp-PID` as
+    /// older runs named them) and extraction staging folders
+    /// (`.kick-extract-PID`) that killed runs left in `dir`: those made on
+    /// this machine whose process no longer exists. Another machine's
+    /// temporary is left alone, whatever its pid. Returns what it removed.
     @discardableResult
     public static func removeStale(in dir: String) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         var removed: [String] = []
         for n in names where n.hasPrefix(".") {
             let pidText: Substring
-            if let r = n.range(of: ".tmp-", options: .backwards) { pidText = n[r.upperBound...] }
+            if let r = n.range(of: ".tmp-", options: .backwards) {
+                var rest = n[r.upperBound...]
+                if let at = rest.firstIndex(of: "@") {
+                    guard rest[rest.index(after: at)...] == hostName else { continue }
+                    rest = rest[..<at]
+                }
+                pidText = rest
+            }
             else if n.hasPrefix(".kick-extract-") { pidText = n.dropFirst(".kick-extract-".count) }
             else { continue }
             guard let pid = Int32(pidText), pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
