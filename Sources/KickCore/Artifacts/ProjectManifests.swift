@@ -115,6 +115,9 @@ public struct Profile: Codable, Sendable {
         /// Perplexity: windows scored (nil: all) and their length.
         public var windows: Int?
         public var window: Int?
+        /// Slurm jobs the task is split into per configuration (nil: 1);
+        /// `SHARDS=` overrides it.
+        public var shards: Int? = nil
     }
     /// Per-task generation limits.
     public struct Generation: Codable, Sendable {
@@ -145,6 +148,9 @@ public struct Profile: Codable, Sendable {
     public var calib: Calib
     public var tasks: [String: TaskSize]
     public var generation: Generation
+    /// Resources per job kind under LAUNCHER=slurm (`SlurmJobKind` names);
+    /// a kind not given takes `SlurmResources.defaults`.
+    public var slurm: [String: SlurmResources]? = nil
 
     public static func load(_ name: String, root: String) throws -> Profile {
         let path = root + "/profiles/\(name).json"
@@ -166,6 +172,15 @@ public struct Profile: Codable, Sendable {
         let limits = [("factoid_max_tokens", g.factoidMaxTokens), ("summary_max_tokens", g.summaryMaxTokens), ("instruct_max_tokens", g.instructMaxTokens),
                       ("icrqa_max_tokens", g.icrqaMaxTokens), ("mmlu_max_prompt_tokens", g.mmluMaxPromptTokens)]
         if let (k, v) = limits.first(where: { $0.1 <= 0 }) { return "generation.\(k) is \(v); it must be positive" }
+        if let (t, s) = tasks.sorted(by: { $0.key < $1.key }).first(where: { ($0.value.shards ?? 1) < 1 }) {
+            return "tasks.\(t).shards is \(s.shards!); it must be at least 1"
+        }
+        for (k, r) in (slurm ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard SlurmJobKind(rawValue: k) != nil else {
+                return "slurm.\(KickError.quote(k)) is not a job kind (\(SlurmJobKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            }
+            if let p = r.problem() { return "slurm.\(k): \(p)" }
+        }
         return nil
     }
 
