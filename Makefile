@@ -19,7 +19,8 @@ DEBUG := .build/debug
 # the binaries the pipeline runs: release (default) or debug (the test's end-to-end run)
 BUILD ?= release
 BIN := .build/$(BUILD)
-BUILD_TARGET := $(if $(filter debug,$(BUILD)),build-debug-bins,build)
+# sub-makes (KICK_SUBMAKE=1) run after the top-level make built: no second build check
+BUILD_TARGET := $(if $(KICK_SUBMAKE),,$(if $(filter debug,$(BUILD)),build-debug-bins,build))
 
 .PHONY: stage-compress stage-infer stage-report stage-estimate estimate status stage-status
 .PHONY: deps build build-debug build-debug-bins model test bench scale-check fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
