@@ -16,6 +16,20 @@ struct MethodOptions: ParsableArguments {
     @Flag(name: .long, help: "GPTQ: fix every group's scale and zero before the walk.") var staticGroups = false
     @Option(name: .long) var blocksize = 128
     @Option(name: .long) var percdamp: Float = 0.01
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Each layer's relative output error in the manifest (needs every input's full Hessian: default for sparsegpt and gptq, which build it anyway; wanda then builds it only for this).",
+        visibility: .default))
+    var layerError: Bool?
+    @Flag(name: .long, help: "Run every calibration pass of a block from its input instead of resuming from the previous pass's state (same bytes; for comparison).")
+    var recomputeStages = false
+
+    /// The compressor these flags ask for.
+    func compressor(_ spec: CompressionSpec, trueSequential: Bool = true) -> ModelCompressor {
+        var mc = ModelCompressor(spec: spec, trueSequential: trueSequential)
+        mc.layerErrors = layerError
+        mc.resumeStages = !recomputeStages
+        return mc
+    }
 
     func spec() throws -> CompressionSpec {
         if let config {

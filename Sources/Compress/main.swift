@@ -82,7 +82,7 @@ struct Model: ParsableCommand {
         let bundle = try ModelBundle.open(path: model)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
         let path = (out as NSString).appendingPathComponent("model.kick")
-        var mc = ModelCompressor(spec: spec, trueSequential: !noTrueSequential)
+        var mc = m.compressor(spec, trueSequential: !noTrueSequential)
         mc.samplesPerBatch = samplesPerBatch
         let report = try mc.run(bundle: bundle, calibration: cal, to: path, metadata: ["true_sequential": String(!noTrueSequential)])
         let manifest = CompressManifest(spec: spec, trueSequential: !noTrueSequential,
@@ -108,9 +108,15 @@ struct BenchBlock: ParsableCommand {
         let spec = try m.spec()
         let bundle = try ModelBundle.open(path: model)
         let cal = try calib.map { try CalibrationSet.read(path: $0) }
-        let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: cal)
-        struct Output: Encodable { var config: String, block_seconds: Double, calibration: String, blocks: Int, peak_rss_mb: Double }
-        try printJSON(Output(config: spec.configName, block_seconds: s, calibration: cal.map { "\($0.windows.count) x \($0.length)" } ?? "none",
+        let s = try m.compressor(spec).timeFirstBlock(bundle: bundle, calibration: cal)
+        struct Output: Encodable {
+            var config: String, block_seconds: Double, forward_seconds: Double, statistics_seconds: Double, walk_seconds: Double
+            var layer_error_seconds: Double, calibration: String, blocks: Int, peak_rss_mb: Double
+        }
+        let r = { (x: Double) in (x * 1000).rounded() / 1000 }
+        try printJSON(Output(config: spec.configName, block_seconds: r(s.totalSeconds), forward_seconds: r(s.forwardSeconds),
+                             statistics_seconds: r(s.statisticsSeconds), walk_seconds: r(s.walkSeconds), layer_error_seconds: r(s.layerErrorSeconds),
+                             calibration: cal.map { "\($0.windows.count) x \($0.length)" } ?? "none",
                              blocks: bundle.config.numLayers, peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
     }
 }

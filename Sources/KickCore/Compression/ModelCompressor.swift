@@ -17,9 +17,31 @@ public struct CompressionReport: Codable, Sendable {
     public var secondsPerBlock: [Double] = []
     public var seconds = 0.0
     public var peakRSSBytes = 0
+    /// Where the blocks' time went, summed over the blocks.
+    public var cost: BlockCost?
     public init() {}
     // the manifest's snake-case keys: "peak_rss_bytes" reads back as "peakRssBytes"
-    enum CodingKeys: String, CodingKey { case layers, secondsPerBlock, seconds, peakRSSBytes = "peakRssBytes" }
+    enum CodingKeys: String, CodingKey { case layers, secondsPerBlock, seconds, peakRSSBytes = "peakRssBytes", cost }
+}
+
+/// Where compressing a block spends its time: the calibration forward
+/// passes through the block's kernels, the statistics of the linear inputs
+/// (Hessians or column norms), the prune or quantize walk, and the
+/// per-layer output error of the manifest.
+public struct BlockCost: Codable, Sendable, Equatable {
+    public var forwardSeconds = 0.0
+    public var statisticsSeconds = 0.0
+    public var walkSeconds = 0.0
+    public var layerErrorSeconds = 0.0
+    public var totalSeconds = 0.0
+    public init() {}
+
+    public static func + (a: BlockCost, b: BlockCost) -> BlockCost {
+        var c = a
+        c.forwardSeconds += b.forwardSeconds; c.statisticsSeconds += b.statisticsSeconds
+        c.walkSeconds += b.walkSeconds; c.layerErrorSeconds += b.layerErrorSeconds; c.totalSeconds += b.totalSeconds
+        return c
+    }
 }
 
 /// Compresses a whole model one decoder block at a time (the reference
@@ -34,6 +56,22 @@ public struct ModelCompressor {
     /// Calibration sequences per block forward (bounds activation memory).
     public var samplesPerBatch = 8
     public var log: (String) -> Void = ProgressLine.write
+    /// The manifest's per-layer output error needs each input's full
+    /// Hessian. SparseGPT and GPTQ build it anyway; Wanda needs only column
+    /// norms and builds it only when asked. nil: as the method needs.
+    public var layerErrors: Bool?
+
+    /// With true-sequential, each pass over the calibration rows resumes
+    /// from the block state the previous one left (attention output,
+    /// residual, down's input), so a block costs about one forward pass
+    /// instead of recomputing the block from its input for each group of
+    /// layers. Same bits either way; off, or when those buffers would pass
+    /// `stageMemoryLimit` bytes, it recomputes.
+    public var resumeStages = true
+    public var stageMemoryLimit = 8 << 30
+
+    var computesLayerErrors: Bool { layerErrors ?? spec.needsHessian }
+    var fullStatistics: Bool { spec.needsHessian || computesLayerErrors }
 
     public init(spec: CompressionSpec, trueSequential: Bool = true) {
         self.spec = spec
@@ -68,9 +106,11 @@ public struct ModelCompressor {
         try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: { k, original in
             let tb = Date()
             let out: [LinearRole: CompressedLinear], layers: [LayerReport]
-            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel) } catch let e as KickError where e.file == nil {
+            var cost = BlockCost()
+            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel, cost: &cost) } catch let e as KickError where e.file == nil {
                 throw KickError("block \(k): \(e.message)", file: bundle.path)  // name the model the bad values came from
             }
+            report.cost = (report.cost ?? BlockCost()) + cost
             report.layers += layers
             report.secondsPerBlock.append(Date().timeIntervalSince(tb))
             let el = Date().timeIntervalSince(t0)
@@ -84,14 +124,15 @@ public struct ModelCompressor {
         return report
     }
 
-    /// Seconds to compress block 0, calibration included (what `make bench` prints).
-    public func timeFirstBlock(bundle: ModelBundle, calibration: CalibrationSet?) throws -> Double {
+    /// Compressing block 0, calibration included, and where its time went
+    /// (what `make bench` prints).
+    public func timeFirstBlock(bundle: ModelBundle, calibration: CalibrationSet?) throws -> BlockCost {
         try spec.validate()
         var X = try calibration.map { try embed($0, bundle: bundle) } ?? []
         let block = try bundle.source.validatedBlock(0)
-        let t0 = Date()
-        _ = try compressBlock(0, block, calibration: calibration, X: &X, kernel: DecoderBlockKernel(config: bundle.config))
-        return Date().timeIntervalSince(t0)
+        var cost = BlockCost()
+        _ = try compressBlock(0, block, calibration: calibration, X: &X, kernel: DecoderBlockKernel(config: bundle.config), cost: &cost)
+        return cost
     }
 
     /// The calibration windows' token embeddings: block 0's inputs, (N·L) × H.
@@ -108,19 +149,24 @@ public struct ModelCompressor {
     /// entry and the compressed block's outputs (the next block's inputs) on
     /// return.
     func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: inout [Float],
-                              kernel: DecoderBlockKernel) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
+                       kernel: DecoderBlockKernel, cost: inout BlockCost) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
+        let t0 = Date()
         var block = original
         var out: [LinearRole: CompressedLinear] = [:]
         var errors: [LinearRole: Double] = [:]
         if let cal = calibration {
             let groups = trueSequential ? Self.groups.map { [$0] } : [Self.groups]
+            let rows = cal.windows.count * cal.length
+            let stages = trueSequential && resumeStages && StageBuffers.bytes(rows: rows, config: kernel.config) <= stageMemoryLimit
+                ? StageBuffers(rows: rows, config: kernel.config) : nil
             for batch in groups {
                 // statistics of these groups' inputs under the block as compressed so far
                 let stats = Dictionary(uniqueKeysWithValues: batch.map { g in
-                    (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: true))
+                    (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: fullStatistics))
                 })
-                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: batch.last!.stage,
-                                 updateX: false) { roles, input, rows, samples, team in
+                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k,
+                                 startAt: stages == nil ? .qkvInput : batch[0].stage, stopAfter: batch.last!.stage,
+                                 stages: stages, updateX: false, cost: &cost) { roles, input, rows, samples, team in
                     if let s = stats[roles[0]], batch.contains(where: { $0.roles == roles }) {
                         s.add(input, rows: rows, samples: samples, team: team)
                     }
@@ -129,18 +175,28 @@ public struct ModelCompressor {
                     let s = stats[g.roles[0]]!
                     log("\(spec.configName) block \(k + 1) layers \(g.roles.map(\.rawValue).joined(separator: ","))")
                     for role in g.roles {
+                        let tw = Date()
                         let compressed = try spec.compress(original[role], stats: s)
-                        errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
+                        cost.walkSeconds += Date().timeIntervalSince(tw)
+                        if computesLayerErrors {
+                            let te = Date()
+                            errors[role] = Self.relativeError(original[role], compressed.matrix, hessian: s.H)
+                            cost.layerErrorSeconds += Date().timeIntervalSince(te)
+                        }
                         out[role] = compressed
                         block[role] = compressed.matrix
                     }
                 }
             }
             // the compressed block's outputs are the next block's inputs
-            try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, stopAfter: .output, updateX: true) { _, _, _, _, _ in }
+            try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, startAt: stages == nil ? .qkvInput : .output,
+                             stopAfter: .output, stages: stages, updateX: true, cost: &cost) { _, _, _, _, _ in }
         } else {
+            let tw = Date()
             for role in LinearRole.allCases { out[role] = try spec.compress(original[role], stats: nil) }
+            cost.walkSeconds += Date().timeIntervalSince(tw)
         }
+        cost.totalSeconds += Date().timeIntervalSince(t0)
         let layers = LinearRole.allCases.map { role in
             let m = out[role]!.matrix
             var bits: Int?
@@ -160,7 +216,7 @@ public struct ModelCompressor {
     /// idle workers and the team's would otherwise fight for the cores
     /// (a SparseGPT block took 25-29 s instead of 10).
     private func forEachBatch(_ cal: CalibrationSet, _ X: inout [Float], kernel: DecoderBlockKernel, block: EngineBlock, layer: Int,
-                              stopAfter: BlockStage, updateX: Bool,
+                              startAt: BlockStage, stopAfter: BlockStage, stages: StageBuffers?, updateX: Bool, cost: inout BlockCost,
                               observe: ([LinearRole], UnsafeBufferPointer<Float>, Int, Int, ThreadTeam?) -> Void) throws {
         let team = ThreadTeam.sharedIfParallel
         let c = kernel.config
@@ -176,15 +232,49 @@ public struct ModelCompressor {
             var x = Array(X[s0 * L * H..<(s0 + n) * L * H])
             let items = (0..<n).map { _ in BatchItem(cache: KVCache(config: one, capacity: L), tokens: [Int](repeating: 0, count: L), logits: .none) }
             let rope = kernel.ropeTable(Array((0..<n).map { _ in positions }.joined()))
+            let tb = Date()
+            var observing = 0.0
             withoutActuallyEscaping(observe) { observe in
                 BLAS.withOneThread {
                     kernel.runBlock(layer, block, x: &x, tokens: T, rope: rope, items: items, rowStart: (0..<n).map { $0 * L },
-                                    scratch: &scratch, observer: { _, roles, input, rows, _ in observe(roles, input, rows, n, team) },
-                                    cacheLayer: 0, stopAfter: stopAfter, team: team)
+                                    scratch: &scratch, observer: { _, roles, input, rows, _ in
+                                        let to = Date()
+                                        observe(roles, input, rows, n, team)
+                                        observing += Date().timeIntervalSince(to)
+                                    },
+                                    cacheLayer: 0, startAt: startAt, stopAfter: stopAfter, stages: stages?.rows(from: s0 * L), team: team)
                 }
             }
+            cost.statisticsSeconds += observing
+            cost.forwardSeconds += Date().timeIntervalSince(tb) - observing
             if updateX { X.replaceSubrange(s0 * L * H..<(s0 + n) * L * H, with: x) }
             s0 += n
+        }
+    }
+
+    /// The calibration rows' block state between passes (one block's),
+    /// in memory of its own so that pointers into it stay valid.
+    final class StageBuffers {
+        let config: LlamaConfig
+        let attn, resid, hidden: UnsafeMutablePointer<Float>
+
+        static func bytes(rows: Int, config c: LlamaConfig) -> Int {
+            rows * (c.numHeads * c.headDim + c.hiddenSize + c.intermediateSize) * MemoryLayout<Float>.size
+        }
+
+        init(rows: Int, config c: LlamaConfig) {
+            config = c
+            attn = .allocate(capacity: rows * c.numHeads * c.headDim)
+            resid = .allocate(capacity: rows * c.hiddenSize)
+            hidden = .allocate(capacity: rows * c.intermediateSize)
+        }
+
+        deinit { attn.deallocate(); resid.deallocate(); hidden.deallocate() }
+
+        /// The rows from `row` on.
+        func rows(from row: Int) -> DecoderBlockKernel.StageRows {
+            DecoderBlockKernel.StageRows(attn: attn + row * config.numHeads * config.headDim, resid: resid + row * config.hiddenSize,
+                                         hidden: hidden + row * config.intermediateSize)
         }
     }
 

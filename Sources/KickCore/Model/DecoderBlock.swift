@@ -52,44 +52,79 @@ struct DecoderBlockKernel: Sendable {
         }
     }
 
+    /// Where a calibration pass keeps the block's intermediate values for
+    /// its rows, so that the next pass (after one more group of layers was
+    /// compressed) resumes there instead of recomputing the block from its
+    /// input: the attention output (o's input), the residual after
+    /// attention, and down's input.
+    struct StageRows {
+        let attn: UnsafeMutablePointer<Float>    // T × q width
+        let resid: UnsafeMutablePointer<Float>   // T × hidden
+        let hidden: UnsafeMutablePointer<Float>  // T × ffn
+    }
+
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
     /// With a team, OpenBLAS must be on one thread (`BLAS.withOneThread`).
+    /// `startAt` past the first stage resumes from `stages`, which an
+    /// earlier pass over the same rows filled up to that stage (`x` is then
+    /// the block's input only for `gateUpInput`); every pass with `stages`
+    /// stores what it computes there. The arithmetic is the same either way,
+    /// so resuming gives the same bits as running from the input.
     func runBlock(_ l: Int, _ w: EngineBlock, x: inout [Float], tokens T: Int,
                   rope: (cos: [Float], sin: [Float]), items: [BatchItem], rowStart: [Int],
                   scratch s: inout BlockScratch, observer: LinearInputObserver?,
-                  cacheLayer: Int? = nil, stopAfter: BlockStage = .output, team: ThreadTeam? = nil) {
+                  cacheLayer: Int? = nil, startAt: BlockStage = .qkvInput, stopAfter: BlockStage = .output,
+                  stages: StageRows? = nil, team: ThreadTeam? = nil) {
         let c = config
         let cl = cacheLayer ?? l
         let H = c.hiddenSize, hd = c.headDim
         let qDim = c.numHeads * hd, F = c.intermediateSize
-        // attention rmsnorm
-        normRows(x, w.attnNorm, &s.xn, T)
-        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
-        if stopAfter == .qkvInput { return }
-        // q, k and v for every token of the batch in one product; RoPE and the
-        // cache append row by row; then attention per sequence
-        linear(s.xn, w.qkv, &s.qkv, T, team: team)
-        prepareAttention(cl, tokens: T, rope: rope, items: items, rowStart: rowStart, scratch: &s, team: team)
-        attentionTasks(cl, items: items, rowStart: rowStart, scratch: &s, team: team)
-        if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
-        if stopAfter == .oInput { return }
-        // output projection and residual
-        linear(s.attn, w.o, &s.tmp, T, team: team)
-        addInPlace(&x, s.tmp)
-        // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
-        normRows(x, w.ffnNorm, &s.xn, T)
-        if let observer { s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
-        if stopAfter == .gateUpInput { return }
-        linear(s.xn, w.gateUp, &s.gateUp, T, team: team)
-        s.gateUp.withUnsafeBufferPointer { gu in
-            s.hidden.withUnsafeMutableBufferPointer { h in
-                let G = gu.baseAddress!, Hd = h.baseAddress!
-                let row = { (t: Int) in swiglu(G + t * 2 * F, G + t * 2 * F + F, Hd + t * F, F) }
-                if let team, T > 1 { team.forEach(T) { t, _ in row(t) } } else { for t in 0..<T { row(t) } }
-            }
+        precondition(startAt == .qkvInput || stages != nil, "resuming a block needs its stage rows")
+        if startAt <= .oInput {
+            // attention rmsnorm
+            normRows(x, w.attnNorm, &s.xn, T)
+            if startAt == .qkvInput, let observer { s.xn.withUnsafeBufferPointer { observer(l, [.q, .k, .v], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) } }
+            if stopAfter == .qkvInput { return }
+            // q, k and v for every token of the batch in one product; RoPE and the
+            // cache append row by row; then attention per sequence
+            linear(s.xn, w.qkv, &s.qkv, T, team: team)
+            prepareAttention(cl, tokens: T, rope: rope, items: items, rowStart: rowStart, scratch: &s, team: team)
+            attentionTasks(cl, items: items, rowStart: rowStart, scratch: &s, team: team)
+            if let stages { s.attn.withUnsafeBufferPointer { stages.attn.update(from: $0.baseAddress!, count: T * qDim) } }
+            if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
+            if stopAfter == .oInput { return }
+        } else if startAt == .gateUpInput, let stages {
+            s.attn.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.attn, count: T * qDim) }
         }
-        if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], UnsafeBufferPointer(rebasing: $0[0..<T * F]), T, F) } }
-        if stopAfter == .downInput { return }
+        if startAt <= .gateUpInput {
+            // output projection and residual
+            linear(s.attn, w.o, &s.tmp, T, team: team)
+            addInPlace(&x, s.tmp)
+            if let stages { x.withUnsafeBufferPointer { stages.resid.update(from: $0.baseAddress!, count: T * H) } }
+        } else if let stages {
+            x.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.resid, count: T * H) }
+        }
+        if startAt <= .downInput {
+            // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
+            normRows(x, w.ffnNorm, &s.xn, T)
+            if startAt <= .gateUpInput, let observer {
+                s.xn.withUnsafeBufferPointer { observer(l, [.gate, .up], UnsafeBufferPointer(rebasing: $0[0..<T * H]), T, H) }
+            }
+            if stopAfter == .gateUpInput { return }
+            linear(s.xn, w.gateUp, &s.gateUp, T, team: team)
+            s.gateUp.withUnsafeBufferPointer { gu in
+                s.hidden.withUnsafeMutableBufferPointer { h in
+                    let G = gu.baseAddress!, Hd = h.baseAddress!
+                    let row = { (t: Int) in swiglu(G + t * 2 * F, G + t * 2 * F + F, Hd + t * F, F) }
+                    if let team, T > 1 { team.forEach(T) { t, _ in row(t) } } else { for t in 0..<T { row(t) } }
+                }
+            }
+            if let stages { s.hidden.withUnsafeBufferPointer { stages.hidden.update(from: $0.baseAddress!, count: T * F) } }
+            if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], UnsafeBufferPointer(rebasing: $0[0..<T * F]), T, F) } }
+            if stopAfter == .downInput { return }
+        } else if let stages {
+            s.hidden.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.hidden, count: T * F) }
+        }
         linear(s.hidden, w.down, &s.tmp, T, team: team)
         addInPlace(&x, s.tmp)
     }

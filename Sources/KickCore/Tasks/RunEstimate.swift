@@ -103,7 +103,7 @@ public struct RunEstimate: Codable, Sendable {
         for method in CompressionSpec.Method.allCases {
             let mine = specs.filter { $0.method == method }
             guard let spec = mine.first else { continue }
-            let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: spec.needsCalibration ? calibration : nil)
+            let s = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: spec.needsCalibration ? calibration : nil).totalSeconds
             let per = s * Double(bundle.config.numLayers)
             compress.append(CompressCost(method: method.rawValue, blockSeconds: (s * 100).rounded() / 100, secondsPerConfig: per.rounded(), configs: mine.count))
             if show { ProgressLine.write(String(format: "estimate: %@ first block %.2f s, %.0f s per configuration", method.rawValue, s, per)) }
@@ -112,7 +112,7 @@ public struct RunEstimate: Codable, Sendable {
         var overhead = 0.0
         if !specs.isEmpty {
             let spec = CompressionSpec(method: .magnitude, pattern: .unstructured(0.5))
-            let block = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: nil)
+            let block = try ModelCompressor(spec: spec).timeFirstBlock(bundle: bundle, calibration: nil).totalSeconds
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             let w0 = Date()
             _ = try ModelCompressor(spec: spec).run(bundle: bundle, calibration: nil, to: "\(scratch)/overhead.kick", metadata: [:])
