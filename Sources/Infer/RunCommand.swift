@@ -28,7 +28,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let taskList = tasks?.tasks ?? TaskRegistry.standard.names
-        let suffix = try shard.map { try TaskShard(parsing: $0).suffix } ?? ""
+        let taskShard = try shard.map { try TaskShard(parsing: $0) }
+        let suffix = taskShard?.suffix ?? ""
         // one lock per task log, not per folder, so that a configuration's
         // tasks and shards run side by side (make -j, Slurm jobs); all taken
         // before the model loads
@@ -53,7 +54,7 @@ struct Run: ParsableCommand {
                                generation: prof.generation, perplexityWindow: min(pp.window ?? seqLen, seqLen), perplexityWindows: pp.windows)
         opt.batch = batch
         opt.stopAfter = stopAfter
-        opt.shard = try shard.map { try TaskShard(parsing: $0) }
+        opt.shard = taskShard
         let runner = SuiteRunner(bundle: bundle, model: model, options: opt, judge: noJudge ? nil : JudgeClient.fromEnvironment())
         for t in taskList {
             let t0 = Date()

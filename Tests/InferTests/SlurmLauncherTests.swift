@@ -89,6 +89,34 @@ final class ScriptedQueue: SlurmQueue, @unchecked Sendable {
         #expect(rows[1].detail.contains("exit 1") && rows[1].detail.contains(ra.stderr))
     }
 
+    /// A job record or exit file that is not what the launcher wrote: a
+    /// torn or foreign record is an error naming it; an exit file holding
+    /// no number counts as no exit status.
+    @Test func brokenJobRecordsAndExitFilesAreNamedOrIgnored() throws {
+        let dir = tempDir("slurm-hostile"), work = dir + "/work/m"
+        let q = ScriptedQueue()
+        let l = SlurmLauncher(work: work, queue: q, directory: dir)
+        let t = work + "/infer/dense/a.scores.json"
+        _ = try l.submit(request(work, t))
+        let jf = work + "/slurm/jobs/infer/dense/a.scores.json.job"
+        let r = try #require(try SlurmJobRecord.read(jf))
+        q.live = [:]
+        for junk in ["9999999999999999999999\n", "", "nan", String(repeating: "7", count: 1 << 16)] {
+            try junk.write(toFile: r.exitFile, atomically: true, encoding: .utf8)
+            #expect(r.exitStatus() == nil)
+            guard case .failed(_, let why, _, _) = try l.state(of: t, live: [:]) else { Issue.record("not failed with exit file \(junk.prefix(8))"); continue }
+            #expect(why.hasPrefix("ended without an exit status"))
+        }
+        let good = try Data(contentsOf: URL(fileURLWithPath: jf))
+        for bad in [good.prefix(good.count / 2), Data("{\"schema\":\"kick.slurm-job/9\"}".utf8), Data([0xFF, 0x00, 0x7B])] {
+            try bad.write(to: URL(fileURLWithPath: jf))
+            let e = #expect(throws: KickError.self) { try l.state(of: t, live: [:]) }
+            #expect(e?.file == jf && e?.code == .malformed, "\(String(describing: e))")
+            #expect(throws: KickError.self) { try l.survey() }
+            #expect(throws: KickError.self) { try l.submit(request(work, t)) }
+        }
+    }
+
     @Test func shardedTasksShowTheirShards() throws {
         let dir = tempDir("slurm-shards"), work = dir + "/work/m"
         let q = ScriptedQueue()

@@ -148,16 +148,14 @@ public struct SlurmLayout: Sendable {
         return rel.isEmpty || rel.split(separator: "/").contains("..") ? nil : rel
     }
 
-    /// Every job record under the work folder, by job file.
-    public func allRecords() throws -> [(file: String, record: SlurmJobRecord)] {
+    /// Every job record under the work folder, in job-file order.
+    public func allRecords() throws -> [SlurmJobRecord] {
         guard let e = FileManager.default.enumerator(atPath: jobs) else { return [] }
-        var out: [(String, SlurmJobRecord)] = []
+        var files: [String] = []
         while let rel = e.nextObject() as? String {
-            guard rel.hasSuffix(".job") else { continue }
-            let f = "\(jobs)/\(rel)"
-            if let r = try SlurmJobRecord.read(f) { out.append((f, r)) }
+            if rel.hasSuffix(".job") { files.append("\(jobs)/\(rel)") }  // folders are listed too
         }
-        return out.sorted { $0.0 < $1.0 }
+        return try files.sorted().compactMap { try SlurmJobRecord.read($0) }
     }
 }
 

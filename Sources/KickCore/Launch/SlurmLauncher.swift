@@ -130,7 +130,7 @@ public struct SlurmLauncher {
         let live = try queue.liveJobs()
         var l: [(SlurmJobRecord, SlurmJobState)] = [], failed: [(SlurmJobRecord, String)] = [], done = 0
         var seen = Set<String>()
-        for (_, r) in try layout.allRecords() where seen.insert(r.id).inserted {
+        for r in try layout.allRecords() where seen.insert(r.id).inserted {
             if let s = live[r.id] { l.append((r, s)); continue }
             if let why = failure(of: r, targetExists: r.targets.allSatisfy { FileManager.default.fileExists(atPath: $0) }) { failed.append((r, why)) }
             else { done += 1 }
