@@ -287,7 +287,8 @@ public struct ModelCompressor {
             a.withUnsafeBufferPointer { ab in
                 H.withUnsafeBufferPointer { hb in
                     ah.withUnsafeMutableBufferPointer { ob in
-                        BLAS.gemmNN(m: r, n: n, k: n, a: ab.baseAddress!, lda: n, b: hb.baseAddress!, ldb: n, c: ob.baseAddress!, ldc: n)
+                        PanelProduct.multiply(m: r, n: n, k: n, a: ab.baseAddress!, lda: n, b: hb.baseAddress!, ldb: n, c: ob.baseAddress!, ldc: n,
+                                              team: ThreadTeam.sharedIfParallel)
                     }
                 }
             }

@@ -73,7 +73,8 @@ public struct OBSColumnWalk: Sendable {
         for j in 0..<cols { mean += H[j * cols + j] }
         let damp = percdamp * (mean / Float(cols))
         for j in 0..<cols { H[j * cols + j] += damp }
-        let Hinv = try Cholesky.upperFactorOfInverse(H, n: cols)
+        let team = ThreadTeam.sharedIfParallel
+        let Hinv = try Cholesky.upperFactorOfInverse(H, n: cols, team: team)
 
         var Qt = [Float](repeating: 0, count: cols * rows)
         var codes = spec != nil ? [UInt8](repeating: 0, count: cols * rows) : []
@@ -152,13 +153,17 @@ public struct OBSColumnWalk: Sendable {
                     }
                 }
             }
-            // W[:, i2:] -= Err1 · Hinv[i1:i2, i2:]  (as Wᵀ: rows i2.. of Wt -= Hinv[i1:i2, i2:]ᵀ · Err1ᵀ)
+            // W[:, i2:] -= Err1 · Hinv[i1:i2, i2:], as Wᵀ: rows i2.. of Wt -= Hinv[i1:i2, i2:]ᵀ · Err1ᵀ
+            // (kick's own product: the same bits on every machine)
             if i2 < cols {
-                Hinv.withUnsafeBufferPointer { hb in
+                let m = cols - i2
+                var hT = [Float](repeating: 0, count: m * count)
+                for k in 0..<count { for j in 0..<m { hT[j * count + k] = Hinv[(i1 + k) * cols + i2 + j] } }
+                hT.withUnsafeBufferPointer { hb in
                     Err1.withUnsafeBufferPointer { eb in
                         Wt.withUnsafeMutableBufferPointer { wb in
-                            BLAS.gemmTN(m: cols - i2, n: rows, k: count, a: hb.baseAddress! + i1 * cols + i2, lda: cols,
-                                        b: eb.baseAddress!, ldb: rows, c: wb.baseAddress! + i2 * rows, ldc: rows, alpha: -1, beta: 1)
+                            PanelProduct.multiply(m: m, n: rows, k: count, a: hb.baseAddress!, lda: count, b: eb.baseAddress!, ldb: rows,
+                                                  c: wb.baseAddress! + i2 * rows, ldc: rows, subtract: true, team: team)
                         }
                     }
                 }

@@ -283,14 +283,17 @@ struct DecoderBlockKernel: Sendable {
         let ctx = start + piece.rows.upperBound
         let K = it.cache.keys(layer: l, head: g), V = it.cache.values(layer: l, head: g)
         let Q = q + (row0 + r0) * qDim + h * hd
-        BLAS.gemmNT(m: m, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx, alpha: scale)
+        // kick's own products (not OpenBLAS): the same bits on every machine,
+        // which the compressor's calibration passes rely on
+        PanelProduct.multiplyTransposed(m: m, n: ctx, k: hd, a: Q, lda: qDim, b: K, ldb: hd, c: S, ldc: ctx)
         for i in 0..<m {
             let row = S + i * ctx
+            for j in 0..<ctx { row[j] *= scale }
             let valid = start + r0 + i + 1
             softmax(row, count: valid)
             for j in valid..<ctx { row[j] = 0 }
         }
-        BLAS.gemmNN(m: m, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd, c: out + (row0 + r0) * qDim + h * hd, ldc: qDim)
+        PanelProduct.multiply(m: m, n: hd, k: ctx, a: S, lda: ctx, b: V, ldb: hd, c: out + (row0 + r0) * qDim + h * hd, ldc: qDim)
     }
 }
 
