@@ -22,7 +22,7 @@ BIN := .build/$(BUILD)
 # sub-makes (KICK_SUBMAKE=1) run after the top-level make built: no second build check
 BUILD_TARGET := $(if $(KICK_SUBMAKE),,$(if $(filter debug,$(BUILD)),build-debug-bins,build))
 
-.PHONY: stage-compress stage-infer stage-report stage-estimate estimate status stage-status
+.PHONY: bench-block-reference stage-compress stage-infer stage-report stage-estimate estimate status stage-status
 .PHONY: deps build build-debug build-debug-bins model test bench scale-check fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
@@ -260,6 +260,7 @@ test: build-debug
 	swift test --skip-build
 	@wr=$$(mktemp -d /tmp/kick-e2e.XXXXXX) && \
 	E2E_WORKROOT=$$wr Tests/EndToEnd/smoke.sh && \
+	Tests/EndToEnd/determinism.sh $$wr $(DEBUG) && \
 	Tests/EndToEnd/slurm.sh $$wr && \
 	rm -rf $$wr
 
@@ -279,7 +280,25 @@ bench: build
 	echo "seconds to compress one block (calibration 128 x 512 Wikipedia windows):" && \
 	{ [ -f work/bench/calib-n128-l512.tok ] || $(RELEASE)/kick-ingest calib --model $$m --samples 128 --length 512 --seed 0 --out work/bench/calib-n128-l512.tok >/dev/null; } && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method sparsegpt --sparsity 0.5 && \
-	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method gptq --bits 4 --group-size 128
+	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method gptq --bits 4 --group-size 128 && \
+	$(MAKE) --no-print-directory bench-block-reference
+
+# kick's block time beside the reference PyTorch code's (which counts no
+# forward pass), alternating rounds: needs Debian's python3-torch and the
+# reference sources in REFSRC (IST-DASLab+sparsegpt/, IST-DASLab+gptq/
+# work trees; see ../shared/tools/ref_block_speed.py). Skipped without them.
+REFSRC ?= ../refsrc
+REF_ROUNDS ?= 3
+bench-block-reference: build
+	@if ! /usr/bin/python3 -c 'import torch' 2>/dev/null || [ ! -f $(REFSRC)/IST-DASLab+sparsegpt/sparsegpt.py ]; then \
+	  echo "bench-block-reference: skipped (needs python3-torch and REFSRC=$(REFSRC) with the reference sources)"; exit 0; fi; \
+	m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && \
+	{ [ -f work/bench/calib-n128-l512.tok ] || $(RELEASE)/kick-ingest calib --model $$m --samples 128 --length 512 --seed 0 --out work/bench/calib-n128-l512.tok >/dev/null; } && \
+	for r in $$(seq $(REF_ROUNDS)); do \
+	  for a in "sparsegpt --sparsity 0.5" "gptq --bits 4 --group-size 128" "wanda --sparsity 0.5" "sparsegpt --pattern 2:4"; do \
+	    $(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method $$a 2>/dev/null; done; \
+	  /usr/bin/python3 ../shared/tools/ref_block_speed.py $(REFSRC) 65536 2; \
+	done | python3 tools/block_ratios.py
 
 # kick at 7B size on this machine (not part of make test: ~30 GB of disk):
 # a 7B-shaped folder of random f16 weights in lmsys's layout (13.5 GB),
