@@ -22,12 +22,22 @@ struct MethodOptions: ParsableArguments {
     var layerError: Bool?
     @Flag(name: .long, help: "Run every calibration pass of a block from its input instead of resuming from the previous pass's state (same bytes; for comparison).")
     var recomputeStages = false
+    @Option(name: .customLong("act-dtype"), help: ArgumentHelp(
+        "How calibration activations are kept between passes and blocks: f32, f16 or bf16 (products stay float32; f16 halves the memory).",
+        valueName: "f32|f16|bf16"))
+    var actDtype: PanelFormat = .f16
+    @Option(name: .customLong("stage-memory"), help: ArgumentHelp(
+        "Most GiB the resumed passes may keep (the block state of every calibration row); past it every pass recomputes from the block's input. Default: half of this machine's memory.",
+        valueName: "GiB"))
+    var stageMemory: Double?
 
     /// The compressor these flags ask for.
     func compressor(_ spec: CompressionSpec, trueSequential: Bool = true) -> ModelCompressor {
         var mc = ModelCompressor(spec: spec, trueSequential: trueSequential)
         mc.layerErrors = layerError
         mc.resumeStages = !recomputeStages
+        mc.activationFormat = actDtype
+        if let stageMemory { mc.stageMemoryLimit = Int(stageMemory * Double(1 << 30)) }
         return mc
     }
 
@@ -59,3 +69,5 @@ struct MethodOptions: ParsableArguments {
         return spec
     }
 }
+
+extension PanelFormat: ExpressibleByArgument {}

@@ -34,10 +34,14 @@ public struct BlockCost: Codable, Sendable, Equatable {
     public var walkSeconds = 0.0
     public var layerErrorSeconds = 0.0
     public var totalSeconds = 0.0
+    /// Bytes of block state the resumed passes kept (the most of any
+    /// block); nil when every pass recomputed from the block's input.
+    public var keptStateBytes: Int?
     public init() {}
 
     public static func + (a: BlockCost, b: BlockCost) -> BlockCost {
         var c = a
+        if let k = b.keptStateBytes { c.keptStateBytes = max(c.keptStateBytes ?? 0, k) }
         c.forwardSeconds += b.forwardSeconds; c.statisticsSeconds += b.statisticsSeconds
         c.walkSeconds += b.walkSeconds; c.layerErrorSeconds += b.layerErrorSeconds; c.totalSeconds += b.totalSeconds
         return c
@@ -68,7 +72,16 @@ public struct ModelCompressor {
     /// layers. Same bits either way; off, or when those buffers would pass
     /// `stageMemoryLimit` bytes, it recomputes.
     public var resumeStages = true
-    public var stageMemoryLimit = 8 << 30
+    public var stageMemoryLimit = ModelCompressor.defaultStageMemoryLimit
+
+    /// Half of the machine's memory: room for the kept state beside the
+    /// block, its Hessians and one batch's scratch (a 7B block at 128 × 2048
+    /// keeps 10 GB of f16 state).
+    public static var defaultStageMemoryLimit: Int { Int(ProcessInfo.processInfo.physicalMemory / 2) }
+    /// How the calibration activations are kept between passes and blocks
+    /// (`ActivationRows`). Only float32 keeps resumed passes bit-identical
+    /// to recomputed ones: 16-bit storage rounds the resumed state.
+    public var activationFormat: PanelFormat = .f16
 
     var computesLayerErrors: Bool { layerErrors ?? spec.needsHessian }
     var fullStatistics: Bool { spec.needsHessian || computesLayerErrors }
@@ -99,15 +112,16 @@ public struct ModelCompressor {
         let kernel = DecoderBlockKernel(config: c)
         var report = CompressionReport()
         let t0 = Date()
-        var X = try calibration.map { try embed($0, bundle: bundle) } ?? []
+        let X = try calibration.map { try embed($0, bundle: bundle) }
         var meta = metadata
         meta["method"] = spec.method.rawValue
+        if calibration != nil { meta["act_dtype"] = activationFormat.rawValue }
         meta["config"] = spec.configName
         try CheckpointEncoder.write(bundle: bundle, to: path, metadata: meta, transform: { k, original in
             let tb = Date()
             let out: [LinearRole: CompressedLinear], layers: [LayerReport]
             var cost = BlockCost()
-            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: &X, kernel: kernel, cost: &cost) } catch let e as KickError where e.file == nil {
+            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: X, kernel: kernel, cost: &cost) } catch let e as KickError where e.file == nil {
                 throw KickError("block \(k): \(e.message)", file: bundle.path)  // name the model the bad values came from
             }
             report.cost = (report.cost ?? BlockCost()) + cost
@@ -128,43 +142,80 @@ public struct ModelCompressor {
     /// (what `make bench` prints).
     public func timeFirstBlock(bundle: ModelBundle, calibration: CalibrationSet?) throws -> BlockCost {
         try spec.validate()
-        var X = try calibration.map { try embed($0, bundle: bundle) } ?? []
+        let X = try calibration.map { try embed($0, bundle: bundle) }
         let block = try bundle.source.validatedBlock(0)
         var cost = BlockCost()
-        _ = try compressBlock(0, block, calibration: calibration, X: &X, kernel: DecoderBlockKernel(config: bundle.config), cost: &cost)
+        _ = try compressBlock(0, block, calibration: calibration, X: X, kernel: DecoderBlockKernel(config: bundle.config), cost: &cost)
+        return cost
+    }
+
+    /// Compressing one block of random weights of `config`'s shape on
+    /// `samples` × `length` random calibration rows (`bench-block --width`):
+    /// the cost of a 7B or 13B block measured without the model.
+    public func timeRandomBlock(config: LlamaConfig, samples: Int, length: Int, seed: UInt64 = 1) throws -> BlockCost {
+        try spec.validate()
+        var rng = SeededRandom(seed: seed)
+        let H = config.hiddenSize
+        var linear: [LinearRole: Matrix] = [:]
+        for role in LinearRole.allCases {
+            let (r, c) = LlamaBlockWeights.shape(of: role, config)
+            // uniform with a standard deviation of 1/√cols, as initialized layers have
+            let a = Float(3.0 / Double(c)).squareRoot()
+            linear[role] = Matrix(rows: r, cols: c, data: (0..<r * c).map { _ in a * Float(rng.unit() * 2 - 1) })
+        }
+        let block = LlamaBlockWeights(attnNorm: [Float](repeating: 1, count: H), ffnNorm: [Float](repeating: 1, count: H), linear: linear)
+        let cal = CalibrationSet(windows: Array(repeating: [Int](repeating: 0, count: length), count: samples), vocabSize: 1,
+                                 tokenizerIdentity: "random")
+        let X = ActivationRows(rows: samples * length, width: H, format: activationFormat)
+        var row = [Float](repeating: 0, count: H)
+        for r in 0..<samples * length {
+            for j in 0..<H { row[j] = Float(rng.unit() * 2 - 1) }
+            X.store(row: r, count: 1, from: row)
+        }
+        var cost = BlockCost()
+        _ = try compressBlock(0, block, calibration: cal, X: X, kernel: DecoderBlockKernel(config: config), cost: &cost)
         return cost
     }
 
     /// The calibration windows' token embeddings: block 0's inputs, (N·L) × H.
-    public func embed(_ cal: CalibrationSet, bundle: ModelBundle) throws -> [Float] {
+    func embed(_ cal: CalibrationSet, bundle: ModelBundle) throws -> ActivationRows {
         let H = bundle.config.hiddenSize
         let emb = try bundle.source.matrix(.embedding)
-        var X: [Float] = []
-        X.reserveCapacity(cal.windows.count * cal.length * H)
-        for w in cal.windows { for t in w { X.append(contentsOf: emb.data[t * H..<(t + 1) * H]) } }
+        let X = ActivationRows(rows: cal.windows.count * cal.length, width: H, format: activationFormat)
+        var r = 0
+        emb.data.withUnsafeBufferPointer { e in
+            for w in cal.windows {
+                for t in w {
+                    X.store(row: r, count: 1, from: e.baseAddress! + t * H)
+                    r += 1
+                }
+            }
+        }
         return X
     }
 
     /// Compresses block k. With calibration, X holds the block's inputs on
     /// entry and the compressed block's outputs (the next block's inputs) on
     /// return.
-    func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: inout [Float],
+    func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: ActivationRows?,
                        kernel: DecoderBlockKernel, cost: inout BlockCost) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
         let t0 = Date()
         var block = original
         var out: [LinearRole: CompressedLinear] = [:]
         var errors: [LinearRole: Double] = [:]
-        if let cal = calibration {
+        if let cal = calibration, let X {
             let groups = trueSequential ? Self.groups.map { [$0] } : [Self.groups]
             let rows = cal.windows.count * cal.length
-            let stages = trueSequential && resumeStages && StageBuffers.bytes(rows: rows, config: kernel.config) <= stageMemoryLimit
-                ? StageBuffers(rows: rows, config: kernel.config) : nil
+            let stages = trueSequential && resumeStages
+                && StageBuffers.bytes(rows: rows, config: kernel.config, format: activationFormat) <= stageMemoryLimit
+                ? StageBuffers(rows: rows, config: kernel.config, format: activationFormat) : nil
+            if stages != nil { cost.keptStateBytes = StageBuffers.bytes(rows: rows, config: kernel.config, format: activationFormat) }
             for batch in groups {
                 // statistics of these groups' inputs under the block as compressed so far
                 let stats = Dictionary(uniqueKeysWithValues: batch.map { g in
                     (g.roles[0], HessianAccumulator(cols: block[g.roles[0]].cols, full: fullStatistics))
                 })
-                try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k,
+                try forEachBatch(cal, X, kernel: kernel, block: EngineBlock(block), layer: k,
                                  startAt: stages == nil ? .qkvInput : batch[0].stage, stopAfter: batch.last!.stage,
                                  stages: stages, updateX: false, cost: &cost) { roles, input, rows, samples, team in
                     if let s = stats[roles[0]], batch.contains(where: { $0.roles == roles }) {
@@ -189,7 +240,7 @@ public struct ModelCompressor {
                 }
             }
             // the compressed block's outputs are the next block's inputs
-            try forEachBatch(cal, &X, kernel: kernel, block: EngineBlock(block), layer: k, startAt: stages == nil ? .qkvInput : .output,
+            try forEachBatch(cal, X, kernel: kernel, block: EngineBlock(block), layer: k, startAt: stages == nil ? .qkvInput : .output,
                              stopAfter: .output, stages: stages, updateX: true, cost: &cost) { _, _, _, _, _ in }
         } else {
             let tw = Date()
@@ -215,7 +266,7 @@ public struct ModelCompressor {
     /// thread, and `observe` gets the team for its own products: OpenBLAS's
     /// idle workers and the team's would otherwise fight for the cores
     /// (a SparseGPT block took 25-29 s instead of 10).
-    private func forEachBatch(_ cal: CalibrationSet, _ X: inout [Float], kernel: DecoderBlockKernel, block: EngineBlock, layer: Int,
+    private func forEachBatch(_ cal: CalibrationSet, _ X: ActivationRows, kernel: DecoderBlockKernel, block: EngineBlock, layer: Int,
                               startAt: BlockStage, stopAfter: BlockStage, stages: StageBuffers?, updateX: Bool, cost: inout BlockCost,
                               observe: ([LinearRole], UnsafeBufferPointer<Float>, Int, Int, ThreadTeam?) -> Void) throws {
         let team = ThreadTeam.sharedIfParallel
@@ -229,7 +280,8 @@ public struct ModelCompressor {
         while s0 < cal.windows.count {
             let n = min(samplesPerBatch, cal.windows.count - s0)
             let T = n * L
-            var x = Array(X[s0 * L * H..<(s0 + n) * L * H])
+            var x = [Float](repeating: 0, count: T * H)
+            x.withUnsafeMutableBufferPointer { X.load(row: s0 * L, count: T, into: $0.baseAddress!) }
             let items = (0..<n).map { _ in BatchItem(cache: KVCache(config: one, capacity: L), tokens: [Int](repeating: 0, count: L), logits: .none) }
             let rope = kernel.ropeTable(Array((0..<n).map { _ in positions }.joined()))
             let tb = Date()
@@ -247,7 +299,7 @@ public struct ModelCompressor {
             }
             cost.statisticsSeconds += observing
             cost.forwardSeconds += Date().timeIntervalSince(tb) - observing
-            if updateX { X.replaceSubrange(s0 * L * H..<(s0 + n) * L * H, with: x) }
+            if updateX { x.withUnsafeBufferPointer { X.store(row: s0 * L, count: T, from: $0.baseAddress!) } }
             s0 += n
         }
     }
@@ -255,26 +307,22 @@ public struct ModelCompressor {
     /// The calibration rows' block state between passes (one block's),
     /// in memory of its own so that pointers into it stay valid.
     final class StageBuffers {
-        let config: LlamaConfig
-        let attn, resid, hidden: UnsafeMutablePointer<Float>
+        let attn, resid, hidden: ActivationRows
 
-        static func bytes(rows: Int, config c: LlamaConfig) -> Int {
-            rows * (c.numHeads * c.headDim + c.hiddenSize + c.intermediateSize) * MemoryLayout<Float>.size
+        static func bytes(rows: Int, config c: LlamaConfig, format: PanelFormat) -> Int {
+            rows * (c.numHeads * c.headDim + c.hiddenSize + c.intermediateSize) * format.bytes
         }
 
-        init(rows: Int, config c: LlamaConfig) {
-            config = c
-            attn = .allocate(capacity: rows * c.numHeads * c.headDim)
-            resid = .allocate(capacity: rows * c.hiddenSize)
-            hidden = .allocate(capacity: rows * c.intermediateSize)
+        init(rows: Int, config c: LlamaConfig, format: PanelFormat) {
+            attn = ActivationRows(rows: rows, width: c.numHeads * c.headDim, format: format)
+            resid = ActivationRows(rows: rows, width: c.hiddenSize, format: format)
+            hidden = ActivationRows(rows: rows, width: c.intermediateSize, format: format)
         }
-
-        deinit { attn.deallocate(); resid.deallocate(); hidden.deallocate() }
 
         /// The rows from `row` on.
         func rows(from row: Int) -> DecoderBlockKernel.StageRows {
-            DecoderBlockKernel.StageRows(attn: attn + row * config.numHeads * config.headDim, resid: resid + row * config.hiddenSize,
-                                         hidden: hidden + row * config.intermediateSize)
+            DecoderBlockKernel.StageRows(format: attn.format, attn: attn.pointer(row: row), resid: resid.pointer(row: row),
+                                         hidden: hidden.pointer(row: row))
         }
     }
 

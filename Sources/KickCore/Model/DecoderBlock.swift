@@ -58,9 +58,11 @@ struct DecoderBlockKernel: Sendable {
     /// input: the attention output (o's input), the residual after
     /// attention, and down's input.
     struct StageRows {
-        let attn: UnsafeMutablePointer<Float>    // T × q width
-        let resid: UnsafeMutablePointer<Float>   // T × hidden
-        let hidden: UnsafeMutablePointer<Float>  // T × ffn
+        /// How the rows are stored (narrowed on store, widened on load).
+        let format: PanelFormat
+        let attn: UnsafeMutableRawPointer    // T × q width
+        let resid: UnsafeMutableRawPointer   // T × hidden
+        let hidden: UnsafeMutableRawPointer  // T × ffn
     }
 
     /// One decoder block: attention then SwiGLU MLP, residuals added into x.
@@ -90,19 +92,19 @@ struct DecoderBlockKernel: Sendable {
             linear(s.xn, w.qkv, &s.qkv, T, team: team)
             prepareAttention(cl, tokens: T, rope: rope, items: items, rowStart: rowStart, scratch: &s, team: team)
             attentionTasks(cl, items: items, rowStart: rowStart, scratch: &s, team: team)
-            if let stages { s.attn.withUnsafeBufferPointer { stages.attn.update(from: $0.baseAddress!, count: T * qDim) } }
+            if let stages { s.attn.withUnsafeBufferPointer { stages.format.store($0.baseAddress!, count: T * qDim, to: stages.attn) } }
             if let observer { s.attn.withUnsafeBufferPointer { observer(l, [.o], UnsafeBufferPointer(rebasing: $0[0..<T * qDim]), T, qDim) } }
             if stopAfter == .oInput { return }
         } else if startAt == .gateUpInput, let stages {
-            s.attn.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.attn, count: T * qDim) }
+            s.attn.withUnsafeMutableBufferPointer { stages.format.load(stages.attn, count: T * qDim, into: $0.baseAddress!) }
         }
         if startAt <= .gateUpInput {
             // output projection and residual
             linear(s.attn, w.o, &s.tmp, T, team: team)
             addInPlace(&x, s.tmp)
-            if let stages { x.withUnsafeBufferPointer { stages.resid.update(from: $0.baseAddress!, count: T * H) } }
+            if let stages { x.withUnsafeBufferPointer { stages.format.store($0.baseAddress!, count: T * H, to: stages.resid) } }
         } else if let stages {
-            x.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.resid, count: T * H) }
+            x.withUnsafeMutableBufferPointer { stages.format.load(stages.resid, count: T * H, into: $0.baseAddress!) }
         }
         if startAt <= .downInput {
             // ffn rmsnorm, gate and up in one product, SwiGLU, down projection, residual
@@ -119,11 +121,11 @@ struct DecoderBlockKernel: Sendable {
                     if let team, T > 1 { team.forEach(T) { t, _ in row(t) } } else { for t in 0..<T { row(t) } }
                 }
             }
-            if let stages { s.hidden.withUnsafeBufferPointer { stages.hidden.update(from: $0.baseAddress!, count: T * F) } }
+            if let stages { s.hidden.withUnsafeBufferPointer { stages.format.store($0.baseAddress!, count: T * F, to: stages.hidden) } }
             if let observer { s.hidden.withUnsafeBufferPointer { observer(l, [.down], UnsafeBufferPointer(rebasing: $0[0..<T * F]), T, F) } }
             if stopAfter == .downInput { return }
         } else if let stages {
-            s.hidden.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: stages.hidden, count: T * F) }
+            s.hidden.withUnsafeMutableBufferPointer { stages.format.load(stages.hidden, count: T * F, into: $0.baseAddress!) }
         }
         linear(s.hidden, w.down, &s.tmp, T, team: team)
         addInPlace(&x, s.tmp)
