@@ -99,25 +99,57 @@ struct Model: ParsableCommand {
 
 struct BenchBlock: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-block",
-        abstract: "Seconds to compress the first decoder block (calibration included); writes nothing.")
+        abstract: "Seconds to compress the first decoder block (calibration included); writes nothing.",
+        discussion: "With --width (and --ffn, --heads, --kv-heads) instead of --model, a block of random weights of that shape on --samples x --length random calibration rows: 7B is --width 4096 --ffn 11008, 13B --width 5120 --ffn 13824 --heads 40.")
     @OptionGroup var m: MethodOptions
-    @Option(name: .long) var model: String
+    @Option(name: .long) var model: String?
     @Option(name: .long) var calib: String?
+    @Option(name: .long, help: "Hidden size of a random block (instead of --model).") var width: Int?
+    @Option(name: .long, help: "FFN size of the random block.") var ffn: Int?
+    @Option(name: .long, help: "Attention heads of the random block (default: width / 128).") var heads: Int?
+    @Option(name: .customLong("kv-heads"), help: "Key/value heads of the random block (default: --heads).") var kvHeads: Int?
+    @Option(name: .long, help: "Random calibration sequences.") var samples = 128
+    @Option(name: .long, help: "Tokens per random calibration sequence.") var length = 2048
+
+    func validate() throws {
+        guard (model == nil) != (width == nil) else { throw ValidationError("give --model (with --calib) or --width and --ffn, not both") }
+        if width != nil {
+            guard ffn != nil, calib == nil else { throw ValidationError("a random block needs --ffn and takes no --calib") }
+            guard width! > 0, ffn! > 0, samples > 0, length > 0 else { throw ValidationError("--width, --ffn, --samples and --length must be positive") }
+            let h = heads ?? width! / 128
+            guard h > 0, width! % h == 0, (width! / h) % 2 == 0 else { throw ValidationError("--width \(width!) does not split into \(h) heads of an even size") }
+            let kv = kvHeads ?? h
+            guard kv > 0, h % kv == 0 else { throw ValidationError("--kv-heads must divide --heads") }
+        }
+    }
 
     func run() throws {
         let spec = try m.spec()
-        let bundle = try ModelBundle.open(path: model)
-        let cal = try calib.map { try CalibrationSet.read(path: $0) }
-        let s = try m.compressor(spec).timeFirstBlock(bundle: bundle, calibration: cal)
+        let s: BlockCost, blocks: Int, calibration: String
+        if let model {
+            let bundle = try ModelBundle.open(path: model)
+            let cal = try calib.map { try CalibrationSet.read(path: $0) }
+            s = try m.compressor(spec).timeFirstBlock(bundle: bundle, calibration: cal)
+            blocks = bundle.config.numLayers
+            calibration = cal.map { "\($0.windows.count) x \($0.length)" } ?? "none"
+        } else {
+            let h = heads ?? width! / 128
+            let config = LlamaConfig(vocabSize: 1, hiddenSize: width!, intermediateSize: ffn!, numLayers: 1, numHeads: h,
+                                     numKVHeads: kvHeads ?? h, contextLength: length)
+            s = try m.compressor(spec).timeRandomBlock(config: config, samples: samples, length: length)
+            blocks = 1
+            calibration = "\(samples) x \(length) random"
+        }
         struct Output: Encodable {
             var config: String, block_seconds: Double, forward_seconds: Double, statistics_seconds: Double, walk_seconds: Double
-            var layer_error_seconds: Double, calibration: String, blocks: Int, peak_rss_mb: Double
+            var layer_error_seconds: Double, calibration: String, act_dtype: String, kept_state_mb: Double?, blocks: Int, peak_rss_mb: Double
         }
         let r = { (x: Double) in (x * 1000).rounded() / 1000 }
         try printJSON(Output(config: spec.configName, block_seconds: r(s.totalSeconds), forward_seconds: r(s.forwardSeconds),
                              statistics_seconds: r(s.statisticsSeconds), walk_seconds: r(s.walkSeconds), layer_error_seconds: r(s.layerErrorSeconds),
-                             calibration: cal.map { "\($0.windows.count) x \($0.length)" } ?? "none",
-                             blocks: bundle.config.numLayers, peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
+                             calibration: calibration, act_dtype: m.actDtype.rawValue,
+                             kept_state_mb: s.keptStateBytes.map { Double($0) / 1_048_576 }, blocks: blocks,
+                             peak_rss_mb: Double(PeakMemory.residentBytes()) / 1_048_576))
     }
 }
 
