@@ -171,7 +171,7 @@ public struct PackedWeight: Sendable {
         #if arch(x86_64)
         if CPUFeatures.avx512 { return "avx512, \(PanelLayout.tilePanels * panelRows) rows x 6 tokens" }
         #endif
-        return "simd16, \(panelRows) rows x 4 tokens"
+        return "simd16, \(panelRows) rows x 4 tokens, x 6 from \(sixTokenMinimum) tokens"
     }
 
     /// out (T × rows, row stride `ldOut`) = input (T × cols) · weightᵀ.
