@@ -5,15 +5,19 @@
 public final class HessianAccumulator: @unchecked Sendable {
     public let cols: Int
     public let full: Bool
-    /// cols × cols when `full`, else empty: the lower triangle accumulated
-    /// (the upper is stale until `H` mirrors it).
+    /// cols × cols when `full`, else empty: `add` accumulates the lower
+    /// triangle; the upper is mirrored from it on the first read after.
     private var lower: [Float]
-    /// The full symmetric matrix (a copy).
+    private var mirrored = true
+    /// The full symmetric matrix (mirrored once per `add`, not per read:
+    /// SparseGPT and GPTQ read it for every layer of a group and again for
+    /// the layer errors, 485 MB a read at 7B's FFN width).
     public var H: [Float] {
-        guard full else { return [] }
-        var h = lower
-        h.withUnsafeMutableBufferPointer { PanelProduct.mirrorLower($0.baseAddress!, n: cols, ld: cols) }
-        return h
+        if full && !mirrored {
+            lower.withUnsafeMutableBufferPointer { PanelProduct.mirrorLower($0.baseAddress!, n: cols, ld: cols) }
+            mirrored = true
+        }
+        return lower
     }
     /// Σ x_j² scaled as H's diagonal / 2 (the reference's `scaler_row`).
     public private(set) var columnSquares: [Float]
@@ -44,6 +48,7 @@ public final class HessianAccumulator: @unchecked Sendable {
         let scale = 2 / Float(samples)
         let c = cols
         if full {
+            mirrored = false
             let g = UnsafeMutablePointer<Float>.allocate(capacity: c * c)
             defer { g.deallocate() }
             lower.withUnsafeMutableBufferPointer { hb in

@@ -40,7 +40,10 @@ public struct OBSColumnWalk: Sendable {
         let rows = weight.rows, cols = weight.cols
         precondition(hessian.count == cols * cols, "Hessian does not match the weight's columns")
         // Work on Wᵀ so that a column of W is one contiguous row of W.
-        var Wt = transpose(weight.data, rows, cols)
+        var Wt = [Float](repeating: 0, count: rows * cols)
+        weight.data.withUnsafeBufferPointer { w in
+            Wt.withUnsafeMutableBufferPointer { PanelProduct.transpose(w.baseAddress!, rows: rows, cols: cols, ld: cols, into: $0.baseAddress!) }
+        }
         var H = hessian
         let spec = quantizer
         // per-row quantizer parameters come from W as given (before dead columns are zeroed)
@@ -158,7 +161,11 @@ public struct OBSColumnWalk: Sendable {
             if i2 < cols {
                 let m = cols - i2
                 var hT = [Float](repeating: 0, count: m * count)
-                for k in 0..<count { for j in 0..<m { hT[j * count + k] = Hinv[(i1 + k) * cols + i2 + j] } }
+                Hinv.withUnsafeBufferPointer { h in
+                    hT.withUnsafeMutableBufferPointer {
+                        PanelProduct.transpose(h.baseAddress! + i1 * cols + i2, rows: count, cols: m, ld: cols, into: $0.baseAddress!)
+                    }
+                }
                 hT.withUnsafeBufferPointer { hb in
                     Err1.withUnsafeBufferPointer { eb in
                         Wt.withUnsafeMutableBufferPointer { wb in
@@ -197,11 +204,5 @@ public struct OBSColumnWalk: Sendable {
         let q = QuantizedMatrix(rows: rows, cols: cols, bits: spec.bits, groupSize: grouped ? groupSize : cols,
                                 codes: outCodes, scales: scales, zeros: zeros, columnGroup: natural ? nil : columnGroup)
         return .quantized(q, sparse: pattern != nil)
-    }
-
-    private func transpose(_ a: [Float], _ rows: Int, _ cols: Int) -> [Float] {
-        var t = [Float](repeating: 0, count: a.count)
-        for r in 0..<rows { for c in 0..<cols { t[c * rows + r] = a[r * cols + c] } }
-        return t
     }
 }

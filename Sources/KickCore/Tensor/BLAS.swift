@@ -20,30 +20,6 @@ public enum BLAS {
                     beta, c, Int32(ldc))
     }
 
-    /// C (m × n) = alpha · A (m × k) · B (k × n) + beta · C, all row-major.
-    @inline(__always)
-    public static func gemmNN(m: Int, n: Int, k: Int,
-                              a: UnsafePointer<Float>, lda: Int,
-                              b: UnsafePointer<Float>, ldb: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int,
-                              alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
-    }
-
-    /// C (m × n) = alpha · Aᵀ · B + beta · C with A stored (k × m), B (k × n).
-    @inline(__always)
-    public static func gemmTN(m: Int, n: Int, k: Int,
-                              a: UnsafePointer<Float>, lda: Int,
-                              b: UnsafePointer<Float>, ldb: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int,
-                              alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
-    }
-
     private static let threadLock = NSLock()
     nonisolated(unsafe) private static var oneThreadDepth = 0
     nonisolated(unsafe) private static var savedThreads = 1
