@@ -31,6 +31,13 @@ struct MethodOptions: ParsableArguments {
         valueName: "GiB"))
     var stageMemory: Double?
 
+    func validate() throws {
+        // a NaN or an enormous value would trap converting to bytes
+        if let s = stageMemory, !(s.isFinite && s >= 0 && s <= 1_048_576) {
+            throw ValidationError("--stage-memory must be a number of GiB from 0 to 1048576, not \(s)")
+        }
+    }
+
     /// The compressor these flags ask for.
     func compressor(_ spec: CompressionSpec, trueSequential: Bool = true) -> ModelCompressor {
         var mc = ModelCompressor(spec: spec, trueSequential: trueSequential)

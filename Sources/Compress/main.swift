@@ -120,6 +120,12 @@ struct BenchBlock: ParsableCommand {
             guard h > 0, width! % h == 0, (width! / h) % 2 == 0 else { throw ValidationError("--width \(width!) does not split into \(h) heads of an even size") }
             let kv = kvHeads ?? h
             guard kv > 0, h % kv == 0 else { throw ValidationError("--kv-heads must divide --heads") }
+            // the random activations and weights must fit in memory (and their sizes in an Int)
+            let memory = Double(ProcessInfo.processInfo.physicalMemory)
+            guard Double(samples) * Double(length) * Double(width!) * Double(m.actDtype.bytes) <= memory,
+                  Double(width!) * Double(ffn!) * 4 * 3 <= memory else {
+                throw ValidationError("--samples x --length x --width or --width x --ffn do not fit this machine's memory")
+            }
         }
     }
 

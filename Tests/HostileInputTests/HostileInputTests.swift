@@ -397,6 +397,18 @@ import KickTestSupport
         }
         let r = try KickTool.run("kick-compress", ["model", "--method", "magnitude", "--pattern", "abc", "--model", "m", "--out", "o"])
         #expect(r.err.hasPrefix("kick-compress: error: --pattern 'abc' is not N:M"))
+        // the compressor's numeric flags: NaN, negative, enormous or malformed values are refused, never a trap
+        for bad in [["--stage-memory", "nan"], ["--stage-memory", "-1"], ["--stage-memory", "1e300"], ["--act-dtype", "f8"]] {
+            let b = try KickTool.run("kick-compress", ["model", "--method", "magnitude", "--sparsity", "0.5", "--model", "m", "--out", "o"] + bad)
+            #expect(b.status != 0 && b.status < 128, "\(bad): \(b.err)")
+            #expect(b.err.hasPrefix("kick-compress: error: "), "\(bad): \(b.err)")
+        }
+        for bad in [["--width", "4096", "--ffn", "11008", "--samples", "100000000", "--length", "100000000"],
+                    ["--width", "99999999999", "--ffn", "99999999999"], ["--width", "0", "--ffn", "8"], ["--width", "100", "--ffn", "8", "--heads", "3"]] {
+            let b = try KickTool.run("kick-compress", ["bench-block", "--method", "magnitude", "--sparsity", "0.5"] + bad)
+            #expect(b.status != 0 && b.status < 128, "\(bad): \(b.err)")
+            #expect(b.err.hasPrefix("kick-compress: error: "), "\(bad): \(b.err)")
+        }
     }
 
     @Test func aBareOutFileNameWorks() throws {
