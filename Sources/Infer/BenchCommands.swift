@@ -110,19 +110,25 @@ struct BenchWeights: ParsableCommand {
 
 struct BenchLinear: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-linear",
-        abstract: "The linear kernel alone, per panel format, alternating: GFLOP/s, best of --reps, for each round.")
+        abstract: "The linear kernel alone, per weight form, alternating: GFLOP/s, best of --reps, for each round.")
     @Option(name: .long) var rows = 1536
     @Option(name: .long) var cols = 576
     @Option(name: .long, help: "Token counts (repeatable).") var tokens: [Int] = [1, 16, 512]
     @Option(name: .long) var reps = 20
     @Option(name: .long) var rounds = 3
+    @Option(name: .long, help: "Weight forms (repeatable; default all): \(EngineBenchmark.linearForms.joined(separator: ", ")).")
+    var form: [String] = []
+    var forms: [String] { form }
 
     func run() throws {
+        for f in forms where !EngineBenchmark.linearForms.contains(f) {
+            throw ValidationError("--form \(f): one of \(EngineBenchmark.linearForms.joined(separator: ", "))")
+        }
         for r in 1...max(1, rounds) {
             for t in tokens {
                 var row: [String: Double] = [:]
-                for f in PanelFormat.allCases {
-                    row[f.rawValue] = EngineBenchmark.linearGFLOPs(rows: rows, cols: cols, tokens: t, format: f, reps: reps)
+                for f in forms.isEmpty ? EngineBenchmark.linearForms : forms {
+                    row[f] = try EngineBenchmark.linearGFLOPs(rows: rows, cols: cols, tokens: t, form: f, reps: reps)
                 }
                 try printJSON(["round": Double(r), "tokens": Double(t)].merging(row) { a, _ in a })
             }

@@ -96,3 +96,59 @@ public func ustar(_ members: [(name: String, data: [UInt8])]) -> [UInt8] {
     }
     return out + [UInt8](repeating: 0, count: 1024)
 }
+
+/// A matrix in ggml's Q4_0, Q4_1 or Q8_0 blocks, rounded to nearest (any
+/// valid blocks serve tests that compare kick's decoders with each other).
+public func ggmlBlocks(_ m: Matrix, _ type: GGMLType) -> [UInt8] {
+    precondition(m.cols % 32 == 0, "ggml blocks need whole 32-column rows")
+    var out: [UInt8] = []
+    func half(_ v: Float) { let h = floatToHalf(v); out += [UInt8(h & 0xFF), UInt8(h >> 8)] }
+    for r in 0..<m.rows {
+        for j in 0..<m.cols / 32 {
+            let x = Array(m.data[r * m.cols + 32 * j..<r * m.cols + 32 * j + 32])
+            let lo = x.min()!, hi = x.max()!, amax = max(abs(lo), abs(hi))
+            switch type {
+            case .q8_0:
+                let d = amax / 127
+                half(d)
+                for v in x { out.append(UInt8(bitPattern: Int8(max(-127, min(127, d == 0 ? 0 : (v / d).rounded()))))) }
+            case .q4_1:
+                let d = (hi - lo) / 15
+                half(d); half(lo)
+                let q = x.map { UInt8(max(0, min(15, d == 0 ? 0 : ((($0 - lo) / d).rounded())))) }
+                for k in 0..<16 { out.append(q[k] | q[k + 16] << 4) }
+            default:
+                let d = amax / 7
+                half(d)
+                let q = x.map { UInt8(max(0, min(15, (d == 0 ? 0 : ($0 / d).rounded()) + 8))) }
+                for k in 0..<16 { out.append(q[k] | q[k + 16] << 4) }
+            }
+        }
+    }
+    return out
+}
+
+/// A quantized matrix whose columns were walked in a random order
+/// (act-order): the groups are consecutive in that order, and every
+/// column records its group, as GPTQ's g_idx does.
+public func actOrderQuantized(_ w: Matrix, bits: Int, groupSize: Int, seed: UInt64) -> QuantizedMatrix {
+    var rng = SeededRandom(seed: seed)
+    let perm = Array(0..<w.cols).shuffled(using: &rng)
+    var permuted = Matrix(zeros: w.rows, w.cols)
+    for r in 0..<w.rows { for (j, c) in perm.enumerated() { permuted.data[r * w.cols + j] = w.data[r * w.cols + c] } }
+    let q = RTNForTests.quantize(permuted, bits: bits, groupSize: groupSize)
+    var codes = [UInt8](repeating: 0, count: w.rows * w.cols)
+    var group = [Int32](repeating: 0, count: w.cols)
+    for (j, c) in perm.enumerated() {
+        group[c] = Int32(j / groupSize)
+        for r in 0..<w.rows { codes[r * w.cols + c] = q.codes[r * w.cols + j] }
+    }
+    return QuantizedMatrix(rows: w.rows, cols: w.cols, bits: bits, groupSize: groupSize, codes: codes, scales: q.scales, zeros: q.zeros,
+                           columnGroup: group)
+}
+
+enum RTNForTests {
+    static func quantize(_ w: Matrix, bits: Int, groupSize: Int) -> QuantizedMatrix {
+        RTN.quantize(w, QuantizerSpec(bits: bits, groupSize: groupSize))
+    }
+}

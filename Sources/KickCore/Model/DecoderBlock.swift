@@ -326,12 +326,25 @@ struct EngineBlock: Sendable {
     init(source: WeightSource, block i: Int, precision: WeightPrecision) throws {
         let c = source.config, file = source.path
         func load(_ roles: [LinearRole]) throws -> PackedWeight {
+            // quantized sources stay codes (every part coded alike), unless asked otherwise
+            if precision == .source, let coded = try codeParts(roles), let cp = CodePanels(stacking: coded) {
+                return PackedWeight(codes: cp)
+            }
             let parts = try roles.map { r -> Matrix in
                 let m = try source.matrix(.linear(i, r))
                 try LlamaBlockWeights.check(m, r, block: i, c, file: file)
                 return m
             }
             return PackedWeight(stacking: parts, format: precision.format(for: roles.map { source.sourceType(.linear(i, $0)) }))
+        }
+        func codeParts(_ roles: [LinearRole]) throws -> [CodeRows]? {
+            var parts: [CodeRows] = []
+            for r in roles {
+                guard let cr = try source.codes(.linear(i, r)) else { return nil }
+                try LlamaBlockWeights.check(rows: cr.rows, cols: cr.cols, r, block: i, c, file: file)
+                parts.append(cr)
+            }
+            return parts
         }
         attnNorm = try source.vector(.attnNorm(i))
         ffnNorm = try source.vector(.ffnNorm(i))

@@ -144,12 +144,50 @@ public enum PrecisionComparison {
 }
 
 extension EngineBenchmark {
-    /// The linear kernel alone: GFLOP/s of `tokens` × (rows × cols) over
-    /// panels of `format`, the best of `reps` (whole-model figures on a
+    /// The weight forms `linearGFLOPs` measures: the panel formats, then
+    /// integer codes as GGUF's Q4_1 and Q8_0 and as GPTQ's g128 codes.
+    public static let linearForms = PanelFormat.allCases.map(\.rawValue) + ["Q4_1", "Q8_0", "q4-g128", "q3-g128", "q2-g128", "q8-g128"]
+
+    /// A random rows × cols weight held in `form` (one of `linearForms`).
+    public static func randomWeight(rows: Int, cols: Int, form: String, seed: UInt64 = 3) throws -> PackedWeight {
+        var rng = SeededRandom(seed: seed)
+        if let f = PanelFormat(rawValue: form) {
+            return PackedWeight(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }), format: f)
+        }
+        let cr: CodeRows
+        if let t = GGMLType.supported.first(where: { $0.name == form }) {
+            var bytes = [UInt8](repeating: 0, count: t.byteCount(elements: rows * cols))
+            for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            // finite scales: f16 values in ±[2^-8, 2)
+            for blk in 0..<bytes.count / t.bytesPerBlock {
+                for h in 0..<(t == .q4_1 ? 2 : 1) {
+                    let v = floatToHalf(Float(rng.next() % 2001) / 1000 - 1)
+                    bytes[blk * t.bytesPerBlock + 2 * h] = UInt8(v & 0xFF)
+                    bytes[blk * t.bytesPerBlock + 2 * h + 1] = UInt8(v >> 8)
+                }
+            }
+            guard let c = try bytes.withUnsafeBytes({ try CodeRows(ggml: $0, type: t, rows: rows, cols: cols) }) else {
+                throw KickError("\(form) is not a code form")
+            }
+            cr = c
+        } else if form.hasPrefix("q"), let g = form.split(separator: "-g").last.flatMap({ Int($0) }), let bits = Int(form.dropFirst().prefix { $0 != "-" }) {
+            let groups = (cols + g - 1) / g
+            cr = CodeRows(QuantizedMatrix(rows: rows, cols: cols, bits: bits, groupSize: g,
+                                          codes: (0..<rows * cols).map { _ in UInt8(rng.next() % UInt64(1 << bits)) },
+                                          scales: (0..<rows * groups).map { _ in Float(rng.next() % 1000 + 1) / 7919 },
+                                          zeros: (0..<rows * groups).map { _ in UInt8(rng.next() % UInt64(1 << bits)) }))
+        } else {
+            throw KickError("unknown weight form \(form): one of \(linearForms.joined(separator: ", "))")
+        }
+        return PackedWeight(codes: CodePanels(stacking: [cr])!)
+    }
+
+    /// The linear kernel alone: GFLOP/s of `tokens` × (rows × cols) over a
+    /// weight held in `form`, the best of `reps` (whole-model figures on a
     /// 2-core machine swing by a third; the kernel's best is stable).
-    public static func linearGFLOPs(rows: Int, cols: Int, tokens: Int, format: PanelFormat, reps: Int) -> Double {
-        var rng = SeededRandom(seed: 3)
-        let w = PackedWeight(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }), format: format)
+    public static func linearGFLOPs(rows: Int, cols: Int, tokens: Int, form: String, reps: Int) throws -> Double {
+        let w = try randomWeight(rows: rows, cols: cols, form: form)
+        var rng = SeededRandom(seed: 4)
         let x = (0..<tokens * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
         var out = [Float](repeating: 0, count: tokens * rows)
         var best = Double.infinity

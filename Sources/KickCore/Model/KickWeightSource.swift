@@ -30,6 +30,16 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
         return (e.encoding, p)
     }
 
+    public func codes(_ role: TensorRole) throws -> CodeRows? {
+        guard let t = checkpoint.entry(role.ggufName), CodeRows.isCoded(t.encoding) else { return nil }
+        let (_, p) = try checkpoint.payload(role.ggufName)
+        do {
+            return try CodeRows.decode(t.encoding, p, rows: t.rows, cols: t.cols)
+        } catch let e as KickError where e.file == nil {
+            throw KickError("tensor \(role.ggufName): \(e.message)", file: path)
+        }
+    }
+
     public func matrix(_ role: TensorRole) throws -> Matrix {
         guard has(role) else { throw KickError("the \(role) (\(role.ggufName)) is missing", file: path) }
         return try checkpoint.matrix(role.ggufName)

@@ -86,12 +86,40 @@ public final class LlamaModel: @unchecked Sendable {
     public convenience init(source: WeightSource, weights precision: WeightPrecision = .source) throws {
         let c = source.config
         try c.validate(file: source.path)
-        var w = try source.outerWeights()
-        let embedding = PackedWeight(taking: &w.embedding, format: precision.format(for: [source.sourceType(.embedding)]))
+        // a coded embedding (and head) stays codes: no float32 copy of them at all
+        func coded(_ role: TensorRole, _ what: String) throws -> PackedWeight? {
+            guard precision == .source, let cr = try source.codes(role) else { return nil }
+            guard cr.rows == c.vocabSize, cr.cols == c.hiddenSize else {
+                throw KickError("\(what) has shape \(cr.rows)×\(cr.cols), config needs \(c.vocabSize)×\(c.hiddenSize)", file: source.path)
+            }
+            return CodePanels(stacking: [cr]).map { PackedWeight(codes: $0) }
+        }
+        let embedding: PackedWeight, finalNorm: [Float]
         var output: PackedWeight?
-        if var m = w.output {
-            w.output = nil
-            output = PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
+        let separateHead = !c.tieWordEmbeddings && source.has(.output)
+        if let e = try coded(.embedding, "embedding") {
+            embedding = e
+            finalNorm = try source.vector(.finalNorm)
+            guard finalNorm.count == c.hiddenSize else {
+                throw KickError("final norm has \(finalNorm.count) values, config needs \(c.hiddenSize)", file: source.path)
+            }
+            if separateHead {
+                if let o = try coded(.output, "output head") { output = o } else {
+                    var m = try source.matrix(.output)
+                    guard m.rows == c.vocabSize, m.cols == c.hiddenSize else {
+                        throw KickError("output head has shape \(m.rows)×\(m.cols), config needs \(c.vocabSize)×\(c.hiddenSize)", file: source.path)
+                    }
+                    output = PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
+                }
+            }
+        } else {
+            var w = try source.outerWeights()
+            embedding = PackedWeight(taking: &w.embedding, format: precision.format(for: [source.sourceType(.embedding)]))
+            finalNorm = w.finalNorm
+            if var m = w.output {
+                w.output = nil
+                output = try coded(.output, "output head") ?? PackedWeight(taking: &m, format: precision.format(for: [source.sourceType(.output)]))
+            }
         }
         // a 7B model takes a minute or more: say where loading is, every 2 s after the first 2
         let t0 = Date()
@@ -107,7 +135,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return b
         }
-        try self.init(config: c, embedding: embedding, finalNorm: w.finalNorm, output: output, blocks: blocks)
+        try self.init(config: c, embedding: embedding, finalNorm: finalNorm, output: output, blocks: blocks)
     }
 
     /// Bytes of the weights as the engine holds them.
@@ -117,8 +145,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The panel formats in use, for reports ("f16", "f32+f16").
     public var weightFormats: String {
-        let all = [embedding.format] + (output.map { [$0.format] } ?? []) + blocks.flatMap { [$0.qkv.format, $0.o.format, $0.gateUp.format, $0.down.format] }
-        return PanelFormat.allCases.filter(all.contains).map(\.rawValue).joined(separator: "+")
+        let all = [embedding] + (output.map { [$0] } ?? []) + blocks.flatMap { [$0.qkv, $0.o, $0.gateUp, $0.down] }
+        var names: [String] = []
+        for w in all where !names.contains(w.formName) { names.append(w.formName) }
+        return names.joined(separator: "+")
     }
 
     public func newCache(capacity: Int = 64) -> KVCache { KVCache(config: config, capacity: capacity) }

@@ -34,9 +34,13 @@ public struct LlamaBlockWeights: Sendable {
 
     /// Throws unless `m` has the shape the config gives block i's `role`.
     public static func check(_ m: Matrix, _ role: LinearRole, block i: Int, _ c: LlamaConfig, file: String?) throws {
+        try check(rows: m.rows, cols: m.cols, role, block: i, c, file: file)
+    }
+
+    public static func check(rows: Int, cols: Int, _ role: LinearRole, block i: Int, _ c: LlamaConfig, file: String?) throws {
         let (r, cc) = shape(of: role, c)
-        guard m.rows == r, m.cols == cc else {
-            throw KickError("block \(i) \(role) projection has shape \(m.rows)×\(m.cols), config needs \(r)×\(cc)", file: file)
+        guard rows == r, cols == cc else {
+            throw KickError("block \(i) \(role) projection has shape \(rows)×\(cols), config needs \(r)×\(cc)", file: file)
         }
     }
 

@@ -3,8 +3,9 @@ import AVX512Kernels
 /// How the engine holds a model's linear weights and embedding.
 public enum WeightPrecision: String, CaseIterable, Sendable, Codable {
     /// f16 and bf16 weights stay 16-bit (published checkpoints: half the
-    /// memory of float32, and half the bytes per decode step); everything
-    /// else (f32, the GGUF quantized types) is held as float32.
+    /// memory of float32, and half the bytes per decode step); quantized
+    /// weights (GPTQ/RTN codes, GGUF Q4_0/Q4_1/Q8_0) stay integer codes
+    /// (`CodePanels`); everything else is held as float32.
     case source
     /// Every weight widened to float32 (the engine's behaviour before
     /// 16-bit panels; for comparison).

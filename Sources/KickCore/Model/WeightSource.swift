@@ -63,9 +63,14 @@ public protocol WeightSource: AnyObject, Sendable {
     /// The tensor exactly as the source stores it, for a checkpoint that
     /// keeps untouched tensors at their source precision.
     func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8])
+    /// The tensor as integer codes, when the source stores it as codes the
+    /// engine's code kernels run (`CodeRows.isCoded`); nil otherwise.
+    func codes(_ role: TensorRole) throws -> CodeRows?
 }
 
 extension WeightSource {
+    public func codes(_ role: TensorRole) throws -> CodeRows? { nil }
+
     public func vector(_ role: TensorRole) throws -> [Float] { try matrix(role).data }
 
     public func block(_ i: Int) throws -> LlamaBlockWeights {
@@ -157,6 +162,15 @@ public final class GGUFWeightSource: WeightSource, @unchecked Sendable {
         case .f16: return (.dense(.f16), raw)
         case .bf16: return (.dense(.bf16), raw)
         default: return (.ggml(t.type), raw)
+        }
+    }
+
+    public func codes(_ role: TensorRole) throws -> CodeRows? {
+        guard let t = reader.tensors[role.ggufName], CodeRows.isCoded(.ggml(t.type)) else { return nil }
+        do {
+            return try CodeRows(ggml: try reader.rawBytes(role.ggufName), type: t.type, rows: t.rows, cols: t.cols)
+        } catch let e as KickError where e.file == nil {
+            throw KickError("tensor \(role.ggufName): \(e.message)", file: path)
         }
     }
 

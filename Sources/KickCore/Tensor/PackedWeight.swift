@@ -33,6 +33,9 @@ public struct PackedWeight: Sendable {
     /// Float32 panels, or 16-bit ones: exactly one of the two is non-empty.
     let data: [Float]
     let half: [UInt16]
+    /// Integer codes instead of floats (quantized sources): `format` is
+    /// then f32, the type the kernels widen them to.
+    let codes: CodePanels?
 
     /// Packs a copy of `m`.
     public init(_ m: Matrix, format: PanelFormat = .f32) {
@@ -81,7 +84,22 @@ public struct PackedWeight: Sendable {
         self.format = format
         self.data = data
         self.half = half
+        codes = nil
     }
+
+    /// A weight held as integer codes.
+    public init(codes: CodePanels) {
+        rows = codes.rows
+        cols = codes.cols
+        format = .f32
+        data = []
+        half = []
+        self.codes = codes
+    }
+
+    /// How the weight is held, for reports: "f32", "f16", "bf16", or the
+    /// codes' label ("Q4_1", "q4-g128").
+    public var formName: String { codes?.label ?? format.rawValue }
 
     /// Pads the rows to whole panels with zeros, then transposes each panel
     /// where it lies: rows 16p..<16p+16 row-major occupy exactly the floats
@@ -136,7 +154,7 @@ public struct PackedWeight: Sendable {
     }
 
     /// Bytes the panels occupy.
-    public var byteCount: Int { data.count * 4 + half.count * 2 }
+    public var byteCount: Int { data.count * 4 + half.count * 2 + (codes?.byteCount ?? 0) }
 
     /// The panels' first byte, for the kernels.
     func withPanels<R>(_ body: (UnsafeRawPointer) -> R) -> R {
@@ -145,6 +163,7 @@ public struct PackedWeight: Sendable {
 
     /// Row r (a token's embedding when this is the embedding matrix).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        if let codes { return codes.copyRow(r, into: out) }
         let start = (r / panelRows) * panelRows * cols + r % panelRows
         if format == .f32 {
             data.withUnsafeBufferPointer { d in
@@ -180,6 +199,7 @@ public struct PackedWeight: Sendable {
     public func apply(tokens T: Int, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                       team: ThreadTeam?) {
         let ld = ldOut ?? rows
+        if let codes { return codes.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
         let parts = min(team?.size ?? 1, max(1, panels / PanelLayout.tilePanels))
         let tile = PanelLayout.tilePanels
         let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
@@ -249,14 +269,39 @@ let widenedTokens = 64
 func widenedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
                    weight W: UnsafeRawPointer, format: PanelFormat, panels: Range<Int>, cols K: Int, rows: Int,
                    out C: UnsafeMutablePointer<Float>, ldOut: Int, wide: Bool) {
+    let ps = panelRows * K
+    widenedPanels(tokens: T, input: X, ldInput: ldInput, panels: panels, cols: K, rows: rows, out: C, ldOut: ldOut, wide: wide,
+                  widen: { p, into in
+                      if format == .bf16 { widen(BF16Element.self, W + 2 * p * ps, into, ps) } else { widen(F16Element.self, W + 2 * p * ps, into, ps) }
+                  },
+                  fewTokens: { t0, n in
+                      packedLinear(tokens: n, input: X + t0 * ldInput, ldInput: ldInput, weight: W, format: format, panels: panels, cols: K,
+                                   rows: rows, out: C + t0 * ldOut, ldOut: ldOut, wide: wide)
+                  })
+}
+
+/// A product over panels that are widened to float32 one by one (`widen`
+/// fills panel p's 16 × K floats): without AVX-512 and from
+/// `sixTokenMinimum` tokens on, the six-token tile, each panel widened once
+/// per token block, with `fewTokens` for the last (fewer than six) tokens;
+/// otherwise a tile of panels at a time, through `packedLinear`.
+func widenedPanels(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int, panels: Range<Int>, cols K: Int, rows: Int,
+                   out C: UnsafeMutablePointer<Float>, ldOut: Int, wide: Bool,
+                   widen: (Int, UnsafeMutablePointer<Float>) -> Void, fewTokens: (Int, Int) -> Void) {
+    if !wide, T >= sixTokenMinimum {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: panelRows * K)
+        defer { scratch.deallocate() }
+        sixTokenPanels(tokens: T, input: X, ldInput: ldInput, panels: panels, cols: K, rows: rows, out: C, ldOut: ldOut,
+                       panel: { p in widen(p, scratch); return UnsafeRawPointer(scratch) }, fewTokens: fewTokens)
+        return
+    }
     let tile = PanelLayout.tilePanels, ps = panelRows * K
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * ps)
     defer { scratch.deallocate() }
     var p = panels.lowerBound
     while p < panels.upperBound {
         let n = min(tile, panels.upperBound - p)
-        let h = W + 2 * p * ps
-        if format == .bf16 { widen(BF16Element.self, h, scratch, n * ps) } else { widen(F16Element.self, h, scratch, n * ps) }
+        for i in 0..<n { widen(p + i, scratch + i * ps) }
         // the chunk as panels 0..<n of a weight whose rows start at 16p
         packedLinear(tokens: T, input: X, ldInput: ldInput, weight: UnsafeRawPointer(scratch), format: .f32, panels: 0..<n, cols: K,
                      rows: rows - panelRows * p, out: C + panelRows * p, ldOut: ldOut, wide: wide)
@@ -266,7 +311,7 @@ func widenedLinear(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int,
 
 /// `n` 16-bit elements (whole panel columns: a multiple of 16) to float32,
 /// a column at a time through the kernels' own loads.
-private func widen<E: PanelElement>(_: E.Type, _ h: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+func widen<E: PanelElement>(_: E.Type, _ h: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
     precondition(n % panelRows == 0, "widening whole panel columns")
     for i in stride(from: 0, to: n, by: panelRows) {
         UnsafeMutableRawPointer(out + i).storeBytes(of: E.load16(h + i * E.bytes), as: SIMD16<Float>.self)
@@ -349,25 +394,42 @@ private func panelByOne<E: PanelElement>(_: E.Type, _ x: UnsafePointer<Float>, _
 let sixTokenMinimum = 24
 
 /// Panels times many tokens, with the same chains (and bits) as
-/// `panelLinear` (16-bit panels widened one at a time per token block): the tokens in blocks that stay in L2, each block's inputs
-/// interleaved six tokens to a column (one 24-byte line per step instead of
-/// six strided reads), every panel of the part run over the block in tiles
-/// of one panel by six tokens: 12 accumulators, two weight vectors and one
-/// broadcast fill 15 of the 16 AVX2 registers. Measured at 1.35-1.5x the
-/// four-token tile on this machine's cores (73-77 against 52-56 GFLOP/s on
-/// one core, 78 the peak). Leftover tokens (fewer than six) go through
-/// `panelLinear`'s own tiles.
+/// `panelLinear`; 16-bit panels are widened one at a time per token block.
 func sixTokenLinear<E: PanelElement>(_: E.Type, tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int, weight W: UnsafeRawPointer,
                                      panels: Range<Int>, cols K: Int, rows: Int, out C: UnsafeMutablePointer<Float>, ldOut: Int) {
+    let ps = panelRows * K * E.bytes
+    let wide = UnsafeMutablePointer<Float>.allocate(capacity: E.bytes == 4 ? 0 : panelRows * K)
+    defer { wide.deallocate() }
+    sixTokenPanels(tokens: T, input: X, ldInput: ldInput, panels: panels, cols: K, rows: rows, out: C, ldOut: ldOut,
+                   panel: { p in
+                       if E.bytes == 4 { return W + p * ps }
+                       widen(E.self, W + p * ps, wide, panelRows * K)
+                       return UnsafeRawPointer(wide)
+                   },
+                   fewTokens: { t0, n in
+                       panelLinear(E.self, tokens: n, input: X + t0 * ldInput, ldInput: ldInput, weight: W, panels: panels,
+                                   cols: K, rows: rows, out: C + t0 * ldOut, ldOut: ldOut)
+                   })
+}
+
+/// The six-token tile over float32 panels that `panel` provides (panel p's
+/// floats, widened on demand): the tokens in blocks that stay in L2, each
+/// block's inputs interleaved six tokens to a column (one 24-byte line per
+/// step instead of six strided reads), every panel run over the block in
+/// tiles of one panel by six tokens: 12 accumulators, two weight vectors
+/// and one broadcast fill 15 of the 16 AVX2 registers. Measured at
+/// 1.35-1.5x the four-token tile on this machine's cores (73-77 against
+/// 52-56 GFLOP/s on one core, 78 the peak). The last tokens (fewer than
+/// six) go to `fewTokens(first, count)`.
+func sixTokenPanels(tokens T: Int, input X: UnsafePointer<Float>, ldInput: Int, panels: Range<Int>, cols K: Int, rows: Int,
+                    out C: UnsafeMutablePointer<Float>, ldOut: Int,
+                    panel: (Int) -> UnsafeRawPointer, fewTokens: (Int, Int) -> Void) {
     let whole6 = T / 6 * 6
     // a block of tokens whose interleaved inputs fill about half of L2
     let block = max(6, min(whole6, (256 << 10) / (K * 4) / 6 * 6))
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: block * K)
     let tile = UnsafeMutablePointer<Float>.allocate(capacity: 6 * panelRows)
-    // a 16-bit panel widened once per token block
-    let wide = UnsafeMutablePointer<Float>.allocate(capacity: E.bytes == 4 ? 0 : panelRows * K)
-    defer { packed.deallocate(); tile.deallocate(); wide.deallocate() }
-    let ps = panelRows * K * E.bytes
+    defer { packed.deallocate(); tile.deallocate() }
     var t0 = 0
     while t0 < whole6 {
         let tb = min(block, whole6 - t0)
@@ -379,11 +441,7 @@ func sixTokenLinear<E: PanelElement>(_: E.Type, tokens T: Int, input X: UnsafePo
             }
         }
         for p in panels {
-            var w = W + p * ps
-            if E.bytes != 4 {
-                widen(E.self, w, wide, panelRows * K)
-                w = UnsafeRawPointer(wide)
-            }
+            let w = panel(p)
             let whole = panelRows * (p + 1) <= rows
             for g in stride(from: 0, to: tb, by: 6) {
                 let t = t0 + g
@@ -397,10 +455,7 @@ func sixTokenLinear<E: PanelElement>(_: E.Type, tokens T: Int, input X: UnsafePo
         }
         t0 += tb
     }
-    if whole6 < T {
-        panelLinear(E.self, tokens: T - whole6, input: X + whole6 * ldInput, ldInput: ldInput, weight: W, panels: panels,
-                    cols: K, rows: rows, out: C + whole6 * ldOut, ldOut: ldOut)
-    }
+    if whole6 < T { fewTokens(whole6, T - whole6) }
 }
 
 /// One panel by six tokens whose inputs are interleaved (x[k·6 + i] is

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import KickCore
+import KickTestSupport
+
+/// Quantized checkpoints run on the integer-code kernels: on the golden
+/// model's three reference sequences their logits are those of the same
+/// checkpoint widened to float32 (within 1e-5 relative, and in fact to the
+/// bit), alone, batched together and decoded token by token.
+@Suite struct CodedWeightsTests {
+    static let folder = Golden.dir + "/hf-real/hf-bin-f32"
+
+    static func sequences() throws -> [[Int]] {
+        let ref = try Golden.json("hf-real/reference.json") as! [String: Any]
+        return (ref["logits"] as! [Any]).map { ($0 as! [String: Any])["ids"] as! [Int] }
+    }
+
+    /// The golden model with every linear layer quantized by `quantize`, as a .kick checkpoint.
+    static func checkpoint(_ name: String, _ quantize: @escaping (Matrix) -> QuantizedMatrix) throws -> String {
+        let path = tempDir("coded-\(name)") + "/m.kick"
+        let bundle = try ModelBundle.open(path: folder)
+        try CheckpointEncoder.write(bundle: bundle, to: path, metadata: [:], transform: { _, blk in
+            Dictionary(uniqueKeysWithValues: LinearRole.allCases.map { ($0, CompressedLinear.quantized(quantize(blk[$0]), sparse: false)) })
+        })
+        return path
+    }
+
+    /// The golden model as a GGUF whose linear layers (and embedding and
+    /// head) are ggml blocks of `type`, block by block; down (176 columns,
+    /// not whole blocks) stays float32.
+    static func gguf(_ types: [GGMLType]) throws -> String {
+        let path = tempDir("coded-gguf-\(types.map(\.name).joined(separator: "-"))") + "/m.gguf"
+        let src = try HFWeightSource(directory: folder)
+        let c = src.config
+        let w = try src.loadWeights()
+        var g = GGUFWriter()
+        g.metadata = [
+            ("general.architecture", .string("llama")), ("llama.block_count", .u32(UInt32(c.numLayers))),
+            ("llama.context_length", .u32(UInt32(c.contextLength))), ("llama.embedding_length", .u32(UInt32(c.hiddenSize))),
+            ("llama.feed_forward_length", .u32(UInt32(c.intermediateSize))), ("llama.attention.head_count", .u32(UInt32(c.numHeads))),
+            ("llama.attention.head_count_kv", .u32(UInt32(c.numKVHeads))), ("llama.rope.freq_base", .f32(c.ropeTheta)),
+            ("llama.attention.layer_norm_rms_epsilon", .f32(c.rmsNormEps)), ("llama.vocab_size", .u32(UInt32(c.vocabSize))),
+        ]
+        func blocks(_ name: String, _ m: Matrix, _ t: GGMLType) -> GGUFWriter.Tensor {
+            GGUFWriter.Tensor(name: name, dims: [m.cols, m.rows], typeID: t.id, bytes: ggmlBlocks(m, t))
+        }
+        var t = [blocks(TensorRole.embedding.ggufName, w.embedding, .q8_0)]
+        for (i, b) in w.blocks.enumerated() {
+            t.append(.init(name: TensorRole.attnNorm(i).ggufName, matrix: Matrix(rows: 1, cols: b.attnNorm.count, data: b.attnNorm)))
+            t.append(.init(name: TensorRole.ffnNorm(i).ggufName, matrix: Matrix(rows: 1, cols: b.ffnNorm.count, data: b.ffnNorm)))
+            for r in LinearRole.allCases {
+                var m = b[r]
+                if r == .q { m = RopePermutation.halvesToAdjacent(m, heads: c.numHeads) }
+                if r == .k { m = RopePermutation.halvesToAdjacent(m, heads: c.numKVHeads) }
+                t.append(r == .down ? .init(name: TensorRole.linear(i, r).ggufName, matrix: m) : blocks(TensorRole.linear(i, r).ggufName, m, types[i % types.count]))
+            }
+        }
+        t.append(.init(name: TensorRole.finalNorm.ggufName, matrix: Matrix(rows: 1, cols: w.finalNorm.count, data: w.finalNorm)))
+        t.append(blocks(TensorRole.output.ggufName, w.output!, .q4_1))
+        g.tensors = t
+        try AtomicFile.write(g.encode(), to: path)
+        return path
+    }
+
+    func checkCodedEqualsWidened(_ source: WeightSource, expectForms: [String], smallerBy: Int = 3) throws {
+        let coded = try LlamaModel(source: source, weights: .source)
+        let wide = try LlamaModel(source: source, weights: .f32)
+        for f in expectForms { #expect(coded.weightFormats.contains(f), "\(coded.weightFormats) holds \(f)") }
+        #expect(wide.weightFormats == "f32")
+        let blockBytes = { (m: LlamaModel) in m.blocks.reduce(0) { $0 + $1.byteCount } }
+        #expect(blockBytes(coded) * smallerBy < blockBytes(wide), "blocks as codes: \(blockBytes(coded)) bytes, as float32: \(blockBytes(wide))")
+        let seqs = try Self.sequences()
+        func alone(_ m: LlamaModel, _ ids: [Int]) -> [Float] { m.forward([BatchItem(cache: m.newCache(), tokens: ids, logits: .all)])[0]!.data }
+        var byCoded: [[Float]] = []
+        for ids in seqs {
+            let a = alone(coded, ids), b = alone(wide, ids)
+            #expect(relL2(a, b) <= 1e-5)
+            #expect(a == b, "\(ids.count) tokens: codes and float32 differ (relative L2 \(relL2(a, b)))")
+            byCoded.append(a)
+        }
+        // all three in one ragged batch
+        let batched = coded.forward(seqs.map { BatchItem(cache: coded.newCache(), tokens: $0, logits: .all) })
+        for (i, l) in batched.enumerated() { #expect(l!.data == byCoded[i], "sequence \(i) batched (relative L2 \(relL2(l!.data, byCoded[i])))") }
+        // token by token (one-token steps: the in-register kernels), against the float32 panels' steps
+        func steps(_ m: LlamaModel, _ ids: [Int]) -> [Float] {
+            let cache = m.newCache()
+            return ids.flatMap { m.forward([BatchItem(cache: cache, tokens: [$0], logits: .last)])[0]!.data }
+        }
+        let a = steps(coded, seqs[0]), b = steps(wide, seqs[0])
+        #expect(a == b, "token by token (relative L2 \(relL2(a, b)))")
+    }
+
+    @Test(arguments: ["q4-g32", "q4-row-sym", "q3-g64", "q2-g32", "q8-g32", "q4-g32-actorder"])
+    func kickCodes(form: String) throws {
+        let bits = Int(form.dropFirst().prefix(1))!
+        let path = try Self.checkpoint(form) { w in
+            if form.hasSuffix("actorder") { return actOrderQuantized(w, bits: bits, groupSize: 32, seed: 7) }
+            if form.contains("row") { return RTN.quantize(w, QuantizerSpec(bits: bits, groupSize: nil, symmetric: true)) }
+            return RTN.quantize(w, QuantizerSpec(bits: bits, groupSize: Int(form.split(separator: "g").last!)!))
+        }
+        try checkCodedEqualsWidened(KickWeightSource(path: path), expectForms: ["q\(bits)-"])
+    }
+
+    @Test func ggufBlockTypes() throws {
+        // block 0 Q4_0, block 1 Q4_1, block 2 Q8_0; embedding Q8_0, head Q4_1
+        let path = try Self.gguf([.q4_0, .q4_1, .q8_0])
+        try checkCodedEqualsWidened(GGUFWeightSource(path: path), expectForms: ["Q4_0", "Q4_1", "Q8_0", "f32"], smallerBy: 2)
+    }
+}

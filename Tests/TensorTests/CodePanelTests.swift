@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import KickCore
+import KickTestSupport
+
+/// Integer-code weights: every form widens exactly as its float32 decoder
+/// does, and its products are, bit for bit, those of the widened weight
+/// held as float32 panels, for any token count, partial panels included.
+@Suite struct CodePanelTests {
+    static let team = ThreadTeam(size: 2)
+    static let shapes = [(7, 64), (50, 96), (130, 576), (48, 160)]
+    static let tokenCounts = [1, 2, 3, 4, 5, 7, 8, 13, 24, 31, 64]
+
+    static func randomMatrix(_ rows: Int, _ cols: Int, _ rng: inout SeededRandom) -> Matrix {
+        Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 })
+    }
+
+    /// The kick forms: bits, group size (nil: one per row), symmetric, act-order.
+    static let quantForms: [(Int, Int?, Bool, Bool)] = [
+        (4, 32, false, false), (4, 128, true, false), (4, nil, false, false), (3, 64, false, false), (2, 32, false, false),
+        (8, 128, false, false), (4, 32, false, true), (3, 32, false, true),
+    ]
+
+    func check(_ w: PackedWeight, widened: Matrix, _ what: String, rng: inout SeededRandom) {
+        #expect(w.matrix == widened, "\(what): the codes widen as the float32 decoder does")
+        var row = [Float](repeating: 0, count: w.cols)
+        for r in [0, w.rows / 2, w.rows - 1] {
+            w.copyRow(r, into: &row)
+            #expect(row == Array(widened.data[r * w.cols..<(r + 1) * w.cols]), "\(what) row \(r)")
+        }
+        let f = PackedWeight(widened)
+        for T in Self.tokenCounts {
+            let x = (0..<T * w.cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+            var a = [Float](repeating: .nan, count: T * w.rows), b = a, c = a
+            w.apply(tokens: T, input: x, out: &a, team: nil)
+            f.apply(tokens: T, input: x, out: &b, team: nil)
+            w.apply(tokens: T, input: x, out: &c, team: Self.team)
+            #expect(a == b, "\(what) T \(T): codes against float32 panels")
+            #expect(a == c, "\(what) T \(T): one thread against two")
+        }
+    }
+
+    @Test func quantizedCodesMatchTheirFloatPanels() {
+        var rng = SeededRandom(seed: 21)
+        for (rows, cols) in Self.shapes {
+            for (bits, g, sym, act) in Self.quantForms {
+                let m = Self.randomMatrix(rows, cols, &rng)
+                let q = act ? actOrderQuantized(m, bits: bits, groupSize: g ?? cols, seed: rng.next())
+                    : RTN.quantize(m, QuantizerSpec(bits: bits, groupSize: g, symmetric: sym))
+                let w = PackedWeight(codes: CodePanels(stacking: [CodeRows(q)])!)
+                #expect(w.byteCount < rows * cols * 4 * bits / 16 + 4096 + 2 * 16 * 4 * q.groups * ((rows + 15) / 16), "q\(bits) is held small")
+                check(w, widened: q.dequantized(), "\(rows)x\(cols) q\(bits) g\(g ?? 0)\(sym ? " sym" : "")\(act ? " act-order" : "")", rng: &rng)
+            }
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0]) func ggmlBlocksMatchTheirFloatPanels(type: GGMLType) throws {
+        var rng = SeededRandom(seed: 22)
+        for (rows, cols) in Self.shapes {
+            let bytes = ggmlBlocks(Self.randomMatrix(rows, cols, &rng), type)
+            let cr = try #require(try bytes.withUnsafeBytes { try CodeRows(ggml: $0, type: type, rows: rows, cols: cols) })
+            var widened = Matrix(zeros: rows, cols)
+            bytes.withUnsafeBytes { b in widened.data.withUnsafeMutableBufferPointer { type.dequantize(b.baseAddress!, rows * cols, $0.baseAddress!) } }
+            let w = PackedWeight(codes: CodePanels(stacking: [cr])!)
+            #expect(w.formName == type.name)
+            check(w, widened: widened, "\(rows)x\(cols) \(type.name)", rng: &rng)
+        }
+    }
+
+    /// Fused q/k/v and gate/up: parts of one form stack; parts that differ
+    /// do not (the engine then holds floats).
+    @Test func partsStackOnlyWhenAlike() {
+        var rng = SeededRandom(seed: 23)
+        let spec = QuantizerSpec(bits: 4, groupSize: 32)
+        let parts = [Self.randomMatrix(40, 64, &rng), Self.randomMatrix(24, 64, &rng)].map { RTN.quantize($0, spec) }
+        let w = PackedWeight(codes: CodePanels(stacking: parts.map(CodeRows.init))!)
+        var widened = parts[0].dequantized()
+        widened.data += parts[1].dequantized().data
+        widened = Matrix(rows: 64, cols: 64, data: widened.data)
+        check(w, widened: widened, "stacked", rng: &rng)
+        #expect(CodePanels(stacking: [CodeRows(parts[0]), CodeRows(RTN.quantize(Self.randomMatrix(8, 64, &rng), QuantizerSpec(bits: 3, groupSize: 32)))]) == nil)
+        #expect(CodePanels(stacking: [CodeRows(parts[0]), CodeRows(RTN.quantize(Self.randomMatrix(8, 64, &rng), QuantizerSpec(bits: 4, groupSize: 64)))]) == nil)
+    }
+
+    @Test func badGGMLPayloadsAreErrors() throws {
+        #expect(throws: KickError.self) { try [UInt8](repeating: 0, count: 17).withUnsafeBytes { try CodeRows(ggml: $0, type: .q4_0, rows: 1, cols: 32) } }
+        #expect(throws: KickError.self) { try [UInt8](repeating: 0, count: 18).withUnsafeBytes { try CodeRows(ggml: $0, type: .q4_0, rows: 1, cols: 16) } }
+        let notCodes = try [UInt8](repeating: 0, count: 64).withUnsafeBytes { try CodeRows(ggml: $0, type: .f16, rows: 1, cols: 32) }
+        #expect(notCodes == nil)
+    }
+}
