@@ -1,6 +1,7 @@
 # kick — make on top of the staged executables (see README.md).
 #   make all [MODEL=smollm2-135m] [PROFILE=quick]   ingest → compress → infer → report
-#   make ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report   one stage; FORCE=1 redoes it
+#   make ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | cost | report   one stage; FORCE=1 redoes it
+#   BENCH=0: no cost stage (each checkpoint's speed and resident memory in the report's Cost table)
 #   LAUNCHER=slurm: every stage's command is submitted as a Slurm job instead (README, "On a Slurm cluster");
 #   make status: where each configuration × task stands
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ BIN := .build/$(BUILD)
 # sub-makes (KICK_SUBMAKE=1) run after the top-level make built: no second build check
 BUILD_TARGET := $(if $(KICK_SUBMAKE),,$(if $(filter debug,$(BUILD)),build-debug-bins,build))
 
-.PHONY: bench-block-reference stage-compress stage-infer stage-report stage-estimate estimate status stage-status
+.PHONY: bench-block-reference bench-llama cost stage-cost stage-compress stage-infer stage-report stage-estimate estimate status stage-status
 .PHONY: deps build build-debug build-debug-bins model test bench scale-check fuzz fuzz-build fuzz-minimize archive clean distclean help all ingest compress infer report stages
 WORKROOT ?= work
 # a model given by path works under its file or folder name
@@ -83,7 +84,7 @@ TASK_SHARDS := $(call profile_field,shards)
 shards_of = $(or $(SHARDS),$(if $(SLURM),$(patsubst $(1):%,%,$(filter $(1):%,$(TASK_SHARDS)))),1)
 
 help:
-	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] [LAUNCHER=local|slurm] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | report | status"
+	@echo "make all [MODEL=…] [PROFILE=smoke|quick|full] [LAUNCHER=local|slurm] [BENCH=0] | ingest | compress [CONFIG=…] | infer [CONFIG=…] [TASKS=…] | cost | report | status"
 	@echo "make deps | build | model | test | bench | fuzz [SECONDS=…] | archive [CONFIG=…] | clean | distclean"
 
 deps:
@@ -171,6 +172,9 @@ endif
 MODEL_PATH = $(shell $(BIN)/kick-ingest fetch-model --model $(MODEL) $(MODEL_DIR_FLAG))
 CHECKPOINTS := $(CONFIGS:%=$(WORK)/compress/%/model.kick)
 SCORES := $(foreach c,$(CONFIGS),$(foreach t,$(TASK_LIST),$(WORK)/infer/$(c)/$(t).scores.json))
+# each configuration's speed and resident weights (the report's Cost table); BENCH=0 skips the stage
+BENCH ?= 1
+COSTS := $(if $(filter 0,$(BENCH)),,$(CONFIGS:%=$(WORK)/cost/%.json))
 # FORCE=1 redoes the stage asked for (all: every stage); STAGE is passed
 # down to the sub-make that builds the files.
 STAGE ?= all
@@ -178,6 +182,7 @@ forced_if = $(if $(and $(filter 1,$(FORCE)),$(filter all $(1),$(STAGE))),force-a
 FORCED_COMPRESS := $(call forced_if,compress)
 FORCED_INFER := $(call forced_if,infer)
 FORCED_REPORT := $(call forced_if,report)
+FORCED_COST := $(call forced_if,cost)
 .PHONY: force-always
 force-always:
 
@@ -229,6 +234,22 @@ endif
 endef
 $(foreach c,$(sort dense $(ALL_CONFIGS) $(CONFIGS)),$(foreach t,$(sort $(ALL_TASKS) $(TASK_LIST)),$(eval $(call infer_rules,$(c),$(t),$(call shards_of,$(t))))))
 
+# A fixed kick-infer bench on each checkpoint: resident weight MB, prefill
+# of a 512-token prompt, decode of 1 and of 16 sequences. It runs after the
+# tasks (make runs one thing at a time, so nothing else shares the machine);
+# under Slurm it is a job of the infer kind.
+COST_BENCH ?= --prompt-tokens 512 --decode-tokens 128 --batch 16 --batch-decode-tokens 64
+cost: $(BUILD_TARGET)
+	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-cost
+	$(SLURM_WAIT)
+stage-cost:
+	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
+	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(COSTS) STAGE=cost
+
+$(WORK)/cost/%.json: $(WORK)/compress/%/model.kick $(FORCED_COST)
+	@mkdir -p $(@D)
+	$(call launch,infer,cost-$*,$(BIN)/kick-infer bench --model $(WORK)/compress/$*/model.kick $(COST_BENCH) --out $@ >/dev/null)
+
 report: $(BUILD_TARGET)
 	@$(MAKE) --no-print-directory KICK_SUBMAKE=1 stage-report
 	$(SLURM_WAIT)
@@ -236,7 +257,7 @@ stage-report:
 	@[ -f "$(CALIB)" ] || $(MAKE) --no-print-directory KICK_SUBMAKE=1 ingest
 	$(MAKE) --no-print-directory KICK_SUBMAKE=1 $(WORK)/report/results.md STAGE=$(if $(filter command line,$(origin STAGE)),$(STAGE),report)
 
-$(WORK)/report/results.md: $(SCORES) $(BIN)/kick-report $(FORCED_REPORT)
+$(WORK)/report/results.md: $(SCORES) $(COSTS) $(BIN)/kick-report $(FORCED_REPORT)
 	$(call launch,report,report,$(BIN)/kick-report --work $(WORK) --profile $(PROFILE) --out $(WORK)/report)
 
 # Every configuration × task of the grid: done, running (job), pending,
@@ -282,6 +303,29 @@ bench: build
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method sparsegpt --sparsity 0.5 && \
 	$(RELEASE)/kick-compress bench-block --model $$m --calib work/bench/calib-n128-l512.tok --method gptq --bits 4 --group-size 128 && \
 	$(MAKE) --no-print-directory bench-block-reference
+
+# kick's engine beside llama.cpp on SmolLM2, 2 threads, alternating rounds:
+# prefill (pp512), decode (tg128) and 32-sequence decode of kick's RTN 4-bit
+# g128 checkpoint against the Q4_1 GGUF, f16 and f32 weights against
+# llama.cpp's F16/F32 conversions, and kick's 2:4 against its own f16
+# dense. Builds llama.cpp's tools the first time (../shared/tools/llama-bench.sh,
+# 10-15 min on 2 cores); the conversions and checkpoints stay in work/bench/llama.
+LLAMA_ROUNDS ?= 3
+bench-llama: build
+	@m=$$($(RELEASE)/kick-ingest fetch-model --model smollm2-135m) && bin=$$(../shared/tools/llama-bench.sh) && d=work/bench/llama && mkdir -p $$d && \
+	{ [ -f $$d/f16.gguf ] || ../shared/tools/llama-bench.sh convert $$m $$d/f16.gguf F16; } && \
+	{ [ -f $$d/f32.gguf ] || ../shared/tools/llama-bench.sh convert $$m $$d/f32.gguf F32; } && \
+	{ [ -f $$d/rtn-w4g128/model.kick ] || $(RELEASE)/kick-compress model --model $$m --method rtn --bits 4 --group-size 128 --out $$d/rtn-w4g128 >/dev/null; } && \
+	{ [ -f $$d/magnitude-2of4-f16/model.kick ] || $(RELEASE)/kick-compress model --model $$d/f16.gguf --method magnitude --pattern 2:4 --out $$d/magnitude-2of4-f16 >/dev/null; } && \
+	kb() { $(RELEASE)/kick-infer bench --batch 32 --batch-decode-tokens 64 --prompt-tokens 512 --decode-tokens 128 "$$@" 2>/dev/null; } && \
+	lb() { LD_LIBRARY_PATH=$$bin $$bin/llama-bench -m $$1 -t 2 -p 512 -n 128 -r 1 -o json 2>/dev/null | tr -d '\n'; } && \
+	lbb() { LD_LIBRARY_PATH=$$bin $$bin/llama-batched-bench -m $$1 -t 2 -c 4096 -b 2048 -ub 512 -npp 16 -ntg 64 -npl 32 --output-format jsonl 2>/dev/null | grep speed_tg | tail -1; } && \
+	for r in $$(seq $(LLAMA_ROUNDS)); do \
+	  echo "$$r kick int4 $$(kb --model $$d/rtn-w4g128/model.kick)"; echo "$$r llama Q4_1 $$(lb $$m)"; echo "$$r llamab Q4_1 $$(lbb $$m)"; \
+	  echo "$$r kick f16 $$(kb --model $$d/f16.gguf)"; echo "$$r llama F16 $$(lb $$d/f16.gguf)"; \
+	  echo "$$r kick 2of4-f16 $$(kb --model $$d/magnitude-2of4-f16/model.kick)"; \
+	  echo "$$r kick f32 $$(kb --model $$d/f32.gguf --weights f32)"; echo "$$r llama F32 $$(lb $$d/f32.gguf)"; echo "$$r llamab F32 $$(lbb $$d/f32.gguf)"; \
+	done | python3 tools/llama_ratios.py
 
 # kick's block time beside the reference PyTorch code's (which counts no
 # forward pass), alternating rounds: needs Debian's python3-torch and the

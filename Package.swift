@@ -53,8 +53,10 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         // A header-only module: the prefetch hint the linear kernels need.
         .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+        // A header-only module: the in-register permute the N:M sparse kernel needs.
+        .systemLibrary(name: "CPermute", path: "Sources/CPermute"),
         .target(name: "AVX512Kernels", dependencies: ["CPrefetch"], swiftSettings: [.unsafeFlags(avx512Flags)]),
-        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "AVX512Kernels",
+        .target(name: "KickCore", dependencies: ["CBLAS", "CZstd", "CArchive", "CPrefetch", "CPermute", "AVX512Kernels",
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: kickCoreSettings),

@@ -11,6 +11,8 @@ struct Bench: ParsableCommand {
     @Option(name: .long) var decodeTokens = 128
     @Option(name: .long) var batch = 32
     @Option(name: .long) var batchDecodeTokens = 64
+    @Option(name: .long, help: "Also write the result to this file (atomically): the report's Cost table reads it.")
+    var out: String?
 
     func validate() throws {
         guard promptTokens >= 32 else { throw ValidationError("--prompt-tokens must be at least 32 (got \(promptTokens))") }
@@ -22,6 +24,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let r = try EngineBenchmark.run(path: m.model, weights: m.weights, promptTokens: promptTokens, decodeTokens: decodeTokens,
                                         batch: batch, batchDecodeTokens: batchDecodeTokens)
+        if let out { try AtomicFile.writeJSON(r, to: out) }
         try printJSON(r)
     }
 }

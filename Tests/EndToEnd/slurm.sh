@@ -59,7 +59,7 @@ t1=$(date +%s)
 "${MK[@]}" "${HF[@]}" SHARDS=2 all > "$WR/run1.log" 2>&1 || { tail -30 "$WR/run1.log"; fail "make all LAUNCHER=slurm failed"; }
 jobs=$(grep -c "^submitted job " "$WR/run1.log" || true)
 echo "slurm-e2e: make all PROFILE=smoke LAUNCHER=slurm SHARDS=2 (hfbin): $jobs jobs, $(( $(date +%s) - t1 )) s" >&2
-[ "$jobs" -eq 40 ] || fail "expected 40 jobs (ingest, 2 compress, 2 configs x 6 tasks x (2 shards + merge), report), submitted $jobs"
+[ "$jobs" -eq 42 ] || fail "expected 42 jobs (ingest, 2 compress, 2 configs x 6 tasks x (2 shards + merge), 2 cost, report), submitted $jobs"
 cmp "$LOCAL/hfbin/report/results.csv" "$WR/hfbin/report/results.csv" || fail "results.csv differs from the local run's"
 python3 - "$LOCAL/hfbin/infer" "$WR/hfbin/infer" <<'PY' || fail "the sharded logs differ from the local run's"
 import json, os, sys

@@ -41,6 +41,19 @@ for c in $configs; do
     grep -q "^smollm2-135m,$c,[^,]*,[^,]*,[^,]*,[^,]*,$t," "$csv" || fail "results.csv has no $t rows for $c"
   done
 done
+# the cost stage: each checkpoint's bench result, in the report's Cost table
+python3 - "$W" $configs <<'PY' || fail "the cost stage's results are missing or wrong"
+import json, sys
+w, configs = sys.argv[1], sys.argv[2:]
+md = open(f"{w}/report/results.md").read()
+assert "resident weight MB" in md, "no Cost table"
+for c in configs:
+    r = json.load(open(f"{w}/cost/{c}.json"))
+    assert r["prefill_tokens"] == 512 and r["batch"] == 16 and r["decode_tokens_per_s"] > 0, (c, r)
+    assert f"| {c} | " in md and f"{r['weight_mb']:.1f}" in md, (c, r["weight_mb"])
+# the default model's Q4_1/Q8_0 blocks stay codes: well under half of float32's 513 MB
+assert json.load(open(f"{w}/cost/dense.json"))["weight_mb"] < 150
+PY
 if command -v gnuplot >/dev/null; then
   for p in factoid mmlu perplexity; do [ -s "$W/report/plots/$p.svg" ] || fail "no plot $p.svg"; done
   grep -q "plots/perplexity.svg" "$W/report/results.md" || fail "results.md does not link the plots"

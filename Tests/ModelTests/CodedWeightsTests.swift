@@ -101,6 +101,32 @@ import KickTestSupport
         try checkCodedEqualsWidened(KickWeightSource(path: path), expectForms: ["q\(bits)-"])
     }
 
+    /// A magnitude 2:4 (and 4:8) checkpoint of the f16 golden model runs on
+    /// the N:M kernels, with the logits of its weights held dense.
+    @Test(arguments: [(2, 4), (4, 8), (1, 2)]) func nmSparse(pattern: (Int, Int)) throws {
+        let (n, m) = pattern
+        let path = tempDir("coded-nm-\(n)of\(m)") + "/m.kick"
+        let bundle = try ModelBundle.open(path: Golden.dir + "/hf-real/hf-bin-f16")
+        try CheckpointEncoder.write(bundle: bundle, to: path, metadata: [:], transform: { _, blk in
+            Dictionary(uniqueKeysWithValues: LinearRole.allCases.map { ($0, CompressedLinear.nm(Magnitude.prune(blk[$0], .nm(n: n, m: m)), n: n, m: m)) })
+        })
+        let src = try KickWeightSource(path: path)
+        #expect(src.nmPattern(.linear(0, .q))?.values == .f16)
+        let sparse = try LlamaModel(source: src, weights: .source)
+        #expect(sparse.weightFormats.contains("\(n):\(m)-f16"), "\(sparse.weightFormats)")
+        let wide = try LlamaModel(source: src, weights: .f32)
+        for ids in try Self.sequences() {
+            let a = sparse.forward([BatchItem(cache: sparse.newCache(), tokens: ids, logits: .all)])[0]!.data
+            let b = wide.forward([BatchItem(cache: wide.newCache(), tokens: ids, logits: .all)])[0]!.data
+            #expect(a == b, "\(n):\(m): relative L2 \(relL2(a, b))")
+        }
+        let cache = sparse.newCache(), wcache = wide.newCache()
+        let ids = try Self.sequences()[1]
+        let a = ids.flatMap { sparse.forward([BatchItem(cache: cache, tokens: [$0], logits: .last)])[0]!.data }
+        let b = ids.flatMap { wide.forward([BatchItem(cache: wcache, tokens: [$0], logits: .last)])[0]!.data }
+        #expect(a == b, "\(n):\(m) token by token: relative L2 \(relL2(a, b))")
+    }
+
     @Test func ggufBlockTypes() throws {
         // block 0 Q4_0, block 1 Q4_1, block 2 Q8_0; embedding Q8_0, head Q4_1
         let path = try Self.gguf([.q4_0, .q4_1, .q8_0])

@@ -89,3 +89,59 @@ import KickTestSupport
         #expect(notCodes == nil)
     }
 }
+
+/// N:M sparse weights: the kept values at their precision and in-group
+/// positions give, bit for bit, the products of the same weights dense.
+@Suite struct NMPanelTests {
+    static let team = ThreadTeam(size: 2)
+
+    /// A random matrix keeping at most n of every m columns per row (some
+    /// groups keep fewer), its values exact in `format`.
+    static func pruned(_ rows: Int, _ cols: Int, n: Int, m: Int, format: PanelFormat, _ rng: inout SeededRandom) -> Matrix {
+        var w = Matrix(zeros: rows, cols)
+        for r in 0..<rows {
+            for g in 0..<cols / m {
+                let keep = Array(0..<m).shuffled(using: &rng).prefix(Int(rng.next() % UInt64(n + 1)))
+                for j in keep {
+                    let v = Float(rng.next() % 2001) / 997 - 1
+                    w.data[r * cols + g * m + j] = format == .f32 ? v : format.widen(format.narrow(v))
+                }
+            }
+        }
+        return w
+    }
+
+    @Test(arguments: [(1, 2), (2, 4), (4, 8)]) func nmPanelsMatchDensePanels(pattern: (Int, Int)) {
+        var rng = SeededRandom(seed: 31)
+        let (n, m) = pattern
+        for format in PanelFormat.allCases {
+            for (rows, cols) in [(7, 64), (50, 96), (130, 576)] {
+                let w = Self.pruned(rows, cols, n: n, m: m, format: format, &rng)
+                let s = PackedWeight(nm: NMPanels(stacking: [w], n: n, m: m, format: format)!)
+                let d = PackedWeight(w)
+                #expect(s.matrix == w, "\(n):\(m) \(format) \(rows)x\(cols) widens to its values")
+                #expect(s.formName == "\(n):\(m)-\(format.rawValue)")
+                for T in [1, 2, 3, 4, 5, 8, 24, 31] {
+                    let x = (0..<T * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+                    var a = [Float](repeating: .nan, count: T * rows), b = a, c = a
+                    s.apply(tokens: T, input: x, out: &a, team: nil)
+                    d.apply(tokens: T, input: x, out: &b, team: nil)
+                    s.apply(tokens: T, input: x, out: &c, team: Self.team)
+                    #expect(a == b, "\(n):\(m) \(format) \(rows)x\(cols) T \(T): sparse against dense")
+                    #expect(a == c, "\(n):\(m) \(format) \(rows)x\(cols) T \(T): one thread against two")
+                }
+            }
+        }
+    }
+
+    @Test func onlyTrueNMWeightsPack() {
+        var rng = SeededRandom(seed: 32)
+        var w = Self.pruned(16, 32, n: 2, m: 4, format: .f16, &rng)
+        #expect(NMPanels(stacking: [w], n: 2, m: 4, format: .f16) != nil)
+        #expect(NMPanels(stacking: [Matrix(rows: 16, cols: 30, data: .init(repeating: 0, count: 480))], n: 2, m: 4, format: .f16) == nil)
+        w.data[0] = 1; w.data[1] = 1; w.data[2] = 1
+        #expect(NMPanels(stacking: [w], n: 2, m: 4, format: .f16) == nil, "a group with three nonzeros is not 2:4")
+        let d = PackedWeight(nm: NMPanels(stacking: [Self.pruned(16, 32, n: 2, m: 4, format: .f16, &rng)], n: 2, m: 4, format: .f16)!)
+        #expect(d.byteCount * 8 == 16 * 32 * 10, "2:4 of f16: 10 bits a weight")
+    }
+}

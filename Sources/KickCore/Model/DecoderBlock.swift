@@ -335,6 +335,12 @@ struct EngineBlock: Sendable {
                 try LlamaBlockWeights.check(m, r, block: i, c, file: file)
                 return m
             }
+            // N:M pruned weights stay sparse (every part with the same pattern and value precision)
+            let patterns = roles.map { source.nmPattern(.linear(i, $0)) }
+            if precision == .source, let p = patterns[0], patterns.allSatisfy({ $0?.n == p.n && $0?.m == p.m && $0?.values == p.values }),
+               let nm = NMPanels(stacking: parts, n: p.n, m: p.m, format: PanelFormat(rawValue: p.values.rawValue) ?? .f32) {
+                return PackedWeight(nm: nm)
+            }
             return PackedWeight(stacking: parts, format: precision.format(for: roles.map { source.sourceType(.linear(i, $0)) }))
         }
         func codeParts(_ roles: [LinearRole]) throws -> [CodeRows]? {

@@ -15,7 +15,9 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
         guard let e = checkpoint.entry(role.ggufName)?.encoding else { return nil }
         switch e.kind {
         case .ggml: return GGMLType.supported.first { $0.name == e.ggmlType }
-        case .dense:
+        // pruned tensors keep their values at a float precision: f16 or bf16
+        // values (a 16-bit or quantized source's) are held as 16-bit panels
+        case .dense, .sparse, .nm:
             switch e.values {
             case .f16: return .f16
             case .bf16: return .bf16
@@ -28,6 +30,11 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
     public func storedPayload(_ role: TensorRole) throws -> (TensorEncoding, [UInt8]) {
         let (e, p) = try checkpoint.payload(role.ggufName)
         return (e.encoding, p)
+    }
+
+    public func nmPattern(_ role: TensorRole) -> (n: Int, m: Int, values: ValueType)? {
+        guard let e = checkpoint.entry(role.ggufName)?.encoding, e.kind == .nm, let n = e.n, let m = e.m, let v = e.values else { return nil }
+        return (n, m, v)
     }
 
     public func codes(_ role: TensorRole) throws -> CodeRows? {

@@ -66,10 +66,14 @@ public protocol WeightSource: AnyObject, Sendable {
     /// The tensor as integer codes, when the source stores it as codes the
     /// engine's code kernels run (`CodeRows.isCoded`); nil otherwise.
     func codes(_ role: TensorRole) throws -> CodeRows?
+    /// The N:M pattern and value precision of a tensor the source stores
+    /// N:M sparse (a pruned .kick checkpoint); nil otherwise.
+    func nmPattern(_ role: TensorRole) -> (n: Int, m: Int, values: ValueType)?
 }
 
 extension WeightSource {
     public func codes(_ role: TensorRole) throws -> CodeRows? { nil }
+    public func nmPattern(_ role: TensorRole) -> (n: Int, m: Int, values: ValueType)? { nil }
 
     public func vector(_ role: TensorRole) throws -> [Float] { try matrix(role).data }
 

@@ -29,6 +29,8 @@ public struct ReportBuilder {
         public var scores: [String: [String: TaskScores]] = [:]   // config → task → scores
         public var checkpointBytes: [String: Int] = [:]
         public var compressSeconds: [String: Double] = [:]
+        /// config → `kick-infer bench` on its checkpoint (make's cost stage)
+        public var speed: [String: EngineBenchmark.Result] = [:]
         /// config → task → "subset|metric" → paired comparison with dense
         public var paired: [String: [String: [String: PairedComparison]]] = [:]
         /// the same, Holm-adjusted over the configurations of each task, subset and metric
@@ -49,6 +51,16 @@ public struct ReportBuilder {
             if let a = try? FileManager.default.attributesOfItem(atPath: ck), let n = a[.size] as? Int { l.checkpointBytes[c] = n }
             if FileManager.default.fileExists(atPath: ck + ".manifest.json") {
                 l.compressSeconds[c] = try CompressManifest.read(path: ck + ".manifest.json").report.seconds
+            }
+            // a speed measured on an older checkpoint than the one there now is not shown
+            let sp = "\(work)/cost/\(c).json"
+            func modified(_ p: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date }
+            if let ms = modified(sp), (modified(ck).map { $0 <= ms } ?? true) {
+                do {
+                    l.speed[c] = try JSONDecoder().decode(EngineBenchmark.Result.self, from: Data(contentsOf: URL(fileURLWithPath: sp)))
+                } catch {
+                    throw KickError("not a kick-infer bench result: \(KickError.decoding(error))", file: sp, code: .malformed)
+                }
             }
         }
         try pairWithDense(&l)
@@ -219,16 +231,29 @@ public struct ReportBuilder {
                 md += "| \(c) | " + emptyTasks.map { cell(l, c, $0, "empty_answer", "all") }.joined(separator: " | ") + " |\n"
             }
         }
-        md += "\n## Cost\n\n| config | checkpoint MB | vs dense | compress s | " + tasks.map { "\($0) tok/s" }.joined(separator: " | ") + " |\n"
-        md += "|" + String(repeating: "---|", count: tasks.count + 4) + "\n"
+        md += "\n## Cost\n\nWhat each configuration buys beside what it loses: its checkpoint on disk, its weights as the engine holds them, "
+        md += "and its speed in a fixed `kick-infer bench` run on its checkpoint (make's cost stage; BENCH=0 skips it).\n\n"
+        md += "| config | checkpoint MB | vs dense | resident weight MB | weights held as | prefill tok/s | decode tok/s | decode vs dense | \(l.speed.values.first?.batch ?? 16)-seq decode tok/s | compress s |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|\n"
+        func f(_ v: Double?, _ fmt: String) -> String { v.map { String(format: fmt, $0) } ?? "—" }
         for c in configs {
-            let b = l.checkpointBytes[c].map { String(format: "%.1f", Double($0) / 1e6) } ?? "—"
             let r = (l.checkpointBytes[c], l.checkpointBytes["dense"])
             let ratio = r.0 != nil && r.1 != nil ? String(format: "%.3f", Double(r.0!) / Double(r.1!)) : "—"
-            let s = l.compressSeconds[c].map { String(format: "%.0f", $0) } ?? "—"
-            md += "| \(c) | \(b) | \(ratio) | \(s) | " + tasks.map { t in l.scores[c]?[t].map { String(format: "%.0f", $0.tokensPerSecond) } ?? "not run" }.joined(separator: " | ") + " |\n"
+            let sp = l.speed[c], dense = l.speed["dense"]
+            let vsDense = sp.flatMap { s in dense.map { s.decodeTokensPerS / $0.decodeTokensPerS } }
+            md += "| \(c) | \(f(l.checkpointBytes[c].map { Double($0) / 1e6 }, "%.1f")) | \(ratio) | \(f(sp?.weightMB, "%.1f")) | \(sp?.weights ?? "—") | "
+            md += "\(f(sp?.prefillTokensPerS, "%.0f")) | \(f(sp?.decodeTokensPerS, "%.1f")) | \(f(vsDense, "%.2f×")) | \(f(sp?.batchDecodeTokensPerS, "%.0f")) | "
+            md += "\(f(l.compressSeconds[c], "%.0f")) |\n"
         }
-        md += "\ntok/s: generated tokens per second for generation tasks; prompt tokens computed per second for mmlu and perplexity.\n"
+        if let s = l.speed.values.first {
+            md += "\nprefill: one \(s.prefillTokens)-token prompt; decode: \(s.decodeTokens) greedy tokens of one sequence after it; \(s.batch)-seq decode: tokens per second of \(s.batch) sequences decoding together. "
+            md += "One run on the machine that ran make (\(s.blasThreads) threads, kernel \(s.linearKernel)): compare configurations with each other, not with another machine's figures.\n"
+        }
+        md += "\nThroughput of each task's own run (tokens per second; generated tokens for generation tasks, prompt tokens for mmlu and perplexity):\n\n"
+        md += "| config | " + tasks.map { "\($0) tok/s" }.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: tasks.count + 1) + "\n"
+        for c in configs {
+            md += "| \(c) | " + tasks.map { t in l.scores[c]?[t].map { String(format: "%.0f", $0.tokensPerSecond) } ?? "not run" }.joined(separator: " | ") + " |\n"
+        }
         return md
     }
 

@@ -36,6 +36,9 @@ public struct PackedWeight: Sendable {
     /// Integer codes instead of floats (quantized sources): `format` is
     /// then f32, the type the kernels widen them to.
     let codes: CodePanels?
+    /// N:M sparse instead of dense (pruned checkpoints): `format` is then
+    /// f32, the type the kernels widen them to.
+    let nm: NMPanels?
 
     /// Packs a copy of `m`.
     public init(_ m: Matrix, format: PanelFormat = .f32) {
@@ -85,6 +88,7 @@ public struct PackedWeight: Sendable {
         self.data = data
         self.half = half
         codes = nil
+        nm = nil
     }
 
     /// A weight held as integer codes.
@@ -95,11 +99,23 @@ public struct PackedWeight: Sendable {
         data = []
         half = []
         self.codes = codes
+        nm = nil
+    }
+
+    /// A weight held as N:M sparse panels.
+    public init(nm: NMPanels) {
+        rows = nm.rows
+        cols = nm.cols
+        format = .f32
+        data = []
+        half = []
+        codes = nil
+        self.nm = nm
     }
 
     /// How the weight is held, for reports: "f32", "f16", "bf16", or the
     /// codes' label ("Q4_1", "q4-g128").
-    public var formName: String { codes?.label ?? format.rawValue }
+    public var formName: String { codes?.label ?? nm?.label ?? format.rawValue }
 
     /// Pads the rows to whole panels with zeros, then transposes each panel
     /// where it lies: rows 16p..<16p+16 row-major occupy exactly the floats
@@ -154,7 +170,7 @@ public struct PackedWeight: Sendable {
     }
 
     /// Bytes the panels occupy.
-    public var byteCount: Int { data.count * 4 + half.count * 2 + (codes?.byteCount ?? 0) }
+    public var byteCount: Int { data.count * 4 + half.count * 2 + (codes?.byteCount ?? 0) + (nm?.byteCount ?? 0) }
 
     /// The panels' first byte, for the kernels.
     func withPanels<R>(_ body: (UnsafeRawPointer) -> R) -> R {
@@ -164,6 +180,7 @@ public struct PackedWeight: Sendable {
     /// Row r (a token's embedding when this is the embedding matrix).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         if let codes { return codes.copyRow(r, into: out) }
+        if let nm { return nm.copyRow(r, into: out) }
         let start = (r / panelRows) * panelRows * cols + r % panelRows
         if format == .f32 {
             data.withUnsafeBufferPointer { d in
@@ -200,6 +217,7 @@ public struct PackedWeight: Sendable {
                       team: ThreadTeam?) {
         let ld = ldOut ?? rows
         if let codes { return codes.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
+        if let nm { return nm.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
         let parts = min(team?.size ?? 1, max(1, panels / PanelLayout.tilePanels))
         let tile = PanelLayout.tilePanels
         let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile

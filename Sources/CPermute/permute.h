@@ -1,0 +1,30 @@
+// Swift's SIMD types have no in-register permute by a vector of indices
+// (their index subscript is a generic library call); the N:M sparse kernel
+// needs one per kept slot: each row lane picks its input from the group's.
+#include <stdint.h>
+typedef float kick_float8 __attribute__((ext_vector_type(8)));
+typedef int32_t kick_int8 __attribute__((ext_vector_type(8)));
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// out[i] = x[idx[i] & 7] (vpermps).
+static inline __attribute__((always_inline, target("avx2"))) kick_float8 kick_permute8(kick_float8 x, kick_int8 idx) {
+    return (kick_float8)_mm256_permutevar8x32_ps((__m256)x, (__m256i)idx);
+}
+/// Eight bytes zero-extended to 32-bit lanes (vpmovzxbd): Swift's
+/// conversion between these vector types is a library call in some contexts.
+static inline __attribute__((always_inline, target("avx2"))) kick_int8 kick_load_bytes8(const void *p) {
+    return (kick_int8)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+#else
+static inline kick_int8 kick_load_bytes8(const void *p) {
+    kick_int8 r;
+    for (int i = 0; i < 8; i++) r[i] = ((const uint8_t *)p)[i];
+    return r;
+}
+static inline kick_float8 kick_permute8(kick_float8 x, kick_int8 idx) {
+    kick_float8 r;
+    for (int i = 0; i < 8; i++) r[i] = x[idx[i] & 7];
+    return r;
+}
+#endif
