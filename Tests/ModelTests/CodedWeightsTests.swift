@@ -41,6 +41,11 @@ import KickTestSupport
             ("llama.attention.head_count_kv", .u32(UInt32(c.numKVHeads))), ("llama.rope.freq_base", .f32(c.ropeTheta)),
             ("llama.attention.layer_norm_rms_epsilon", .f32(c.rmsNormEps)), ("llama.vocab_size", .u32(UInt32(c.vocabSize))),
         ]
+        // a byte-level tokenizer of the model's vocabulary size, so the file opens as a bundle
+        var toks = (0..<256).map { String(ByteLevelMap.byteToScalar[$0]) } + ["<|im_start|>", "<|im_end|>"]
+        toks += (toks.count..<c.vocabSize).map { "tok\($0)" }
+        g.metadata += [("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
+                       ("tokenizer.ggml.tokens", .strings(toks)), ("tokenizer.ggml.merges", .strings([])), ("tokenizer.ggml.eos_token_id", .u32(257))]
         func blocks(_ name: String, _ m: Matrix, _ t: GGMLType) -> GGUFWriter.Tensor {
             GGUFWriter.Tensor(name: name, dims: [m.cols, m.rows], typeID: t.id, bytes: ggmlBlocks(m, t))
         }
@@ -131,5 +136,70 @@ import KickTestSupport
         // block 0 Q4_0, block 1 Q4_1, block 2 Q8_0; embedding Q8_0, head Q4_1
         let path = try Self.gguf([.q4_0, .q4_1, .q8_0])
         try checkCodedEqualsWidened(GGUFWeightSource(path: path), expectForms: ["Q4_0", "Q4_1", "Q8_0", "f32"], smallerBy: 2)
+    }
+}
+
+/// Pruned tensors of a ggml-quantized source keep their kept values as
+/// codes on the source's blocks: a magnitude result decodes to exactly the
+/// source's values where kept, a moved value to its block's grid, and the
+/// checkpoint is smaller than the dense one it came from.
+@Suite struct SparseGGMLTests {
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0]) func keptValuesKeepTheirSourceCodes(type: GGMLType) throws {
+        var rng = SeededRandom(seed: 41)
+        let (rows, cols) = (24, 96)
+        let src = ggmlBlocks(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }), type)
+        var dense = [Float](repeating: 0, count: rows * cols)
+        src.withUnsafeBytes { b in dense.withUnsafeMutableBufferPointer { type.dequantize(b.baseAddress!, rows * cols, $0.baseAddress!) } }
+        let pruned = Magnitude.prune(Matrix(rows: rows, cols: cols, data: dense), .unstructured(0.5))
+        let p = try #require(TensorCodec.encodeSparseGGML(pruned, type: type, source: src))
+        let back = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: rows, cols: cols, .sparseGGML(type)) }
+        #expect(back == pruned.data, "unchanged kept values decode to the source's bits")
+        #expect(p.count < src.count, "\(p.count) bytes against the source's \(src.count)")
+        // moved values land on their block's grid, within half a step
+        var moved = pruned
+        for i in moved.data.indices where moved.data[i] != 0 { moved.data[i] *= 1.03 }
+        let q = try TensorCodec.encodeSparseGGML(moved, type: type, source: src)!.withUnsafeBytes {
+            try TensorCodec.decode($0, rows: rows, cols: cols, .sparseGGML(type))
+        }
+        let step = (0..<rows * cols / 32).map { b in halfToFloat(UInt16(src[b * type.bytesPerBlock]) | UInt16(src[b * type.bytesPerBlock + 1]) << 8) }
+        for i in moved.data.indices where moved.data[i] != 0 {
+            #expect(abs(q[i] - moved.data[i]) <= abs(step[i / 32]) * 0.5 + 1e-6 || q[i] == 0 || abs(moved.data[i]) > abs(step[i / 32]) * 7, "\(i)")
+        }
+        // a wrong length is an error, not a crash
+        #expect(throws: KickError.self) { try p.dropLast().withUnsafeBytes { try TensorCodec.decode(UnsafeRawBufferPointer($0), rows: rows, cols: cols, .sparseGGML(type)) } }
+    }
+
+    @Test func prunedCheckpointOfAQuantizedSourceIsSmallerThanItsDense() throws {
+        let gguf = try CodedWeightsTests.gguf([.q4_1, .q4_0, .q8_0])
+        let bundle = try ModelBundle.open(path: gguf)
+        let dir = tempDir("sparse-ggml")
+        try CheckpointEncoder.write(bundle: bundle, to: dir + "/dense.kick", metadata: [:], transform: { _, _ in [:] })
+        try CheckpointEncoder.write(bundle: bundle, to: dir + "/m.kick", metadata: [:], transform: { _, blk in
+            Dictionary(uniqueKeysWithValues: [LinearRole.q, .k, .v, .o, .gate, .up].map { ($0, CompressedLinear.pruned(Magnitude.prune(blk[$0], .unstructured(0.5)))) })
+        })
+        let ck = try KickCheckpoint(path: dir + "/m.kick"), dense = try KickCheckpoint(path: dir + "/dense.kick")
+        #expect(ck.entry("blk.0.attn_q.weight")!.encoding == .sparseGGML(.q4_1))
+        #expect(ck.entry("blk.2.ffn_up.weight")!.encoding == .sparseGGML(.q8_0))
+        let src = try GGUFWeightSource(path: gguf)
+        for i in 0..<3 {
+            for r in [LinearRole.q, .gate] {
+                let name = TensorRole.linear(i, r).ggufName
+                #expect(ck.entry(name)!.size < dense.entry(name)!.size, "\(name)")
+                #expect(try ck.matrix(name) == Magnitude.prune(src.matrix(.linear(i, r)), .unstructured(0.5)), "\(name)")
+            }
+        }
+        #expect(ck.file.size < dense.file.size)
+        // 2:4 of a quantized source: sparse-ggml that says its pattern, held N:M sparse
+        try CheckpointEncoder.write(bundle: bundle, to: dir + "/nm.kick", metadata: [:], transform: { _, blk in
+            Dictionary(uniqueKeysWithValues: [LinearRole.q, .k, .v, .o, .gate, .up].map { ($0, CompressedLinear.nm(Magnitude.prune(blk[$0], .nm(n: 2, m: 4)), n: 2, m: 4)) })
+        })
+        let nm = try KickWeightSource(path: dir + "/nm.kick")
+        #expect(nm.checkpoint.entry("blk.0.attn_q.weight")!.encoding == .sparseGGML(.q4_1, n: 2, m: 4))
+        let sparse = try LlamaModel(source: nm, weights: .source), wide = try LlamaModel(source: nm, weights: .f32)
+        #expect(sparse.weightFormats.contains("2:4-f32"), "\(sparse.weightFormats)")
+        let ids = try CodedWeightsTests.sequences()[0]
+        let a = sparse.forward([BatchItem(cache: sparse.newCache(), tokens: ids, logits: .all)])[0]!.data
+        let b = wide.forward([BatchItem(cache: wide.newCache(), tokens: ids, logits: .all)])[0]!.data
+        #expect(a == b, "relative L2 \(relL2(a, b))")
     }
 }

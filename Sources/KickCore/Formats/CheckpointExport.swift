@@ -24,6 +24,14 @@ public enum CompressedLinear: Sendable {
         case .quantized(let q, _): return q.dequantized()
         }
     }
+
+    /// The float weights of a pruned (not quantized) result.
+    public var prunedMatrix: Matrix? {
+        switch self {
+        case .pruned(let m), .nm(let m, _, _): return m
+        case .quantized: return nil
+        }
+    }
 }
 
 /// Chooses each tensor's encoding and writes whole checkpoints.
@@ -72,7 +80,13 @@ public enum CheckpointEncoder {
             for r in LinearRole.allCases {
                 let role = TensorRole.linear(i, r)
                 if let cl = out[r] {
-                    let (e, p) = encode(cl, values: ValueType.preserving(src.sourceType(role)))
+                    var (e, p) = encode(cl, values: ValueType.preserving(src.sourceType(role)))
+                    // a pruned tensor of a ggml-quantized source keeps its kept values
+                    // as codes on the source's blocks: never larger than the source
+                    if let t = src.sourceType(role), TensorCodec.sparseGGMLTypes.contains(t), let m = cl.prunedMatrix,
+                       let sp = TensorCodec.encodeSparseGGML(m, type: t, source: try src.storedPayload(role).1) {
+                        if case .nm(_, let n, let mm) = cl { (e, p) = (.sparseGGML(t, n: n, m: mm), sp) } else { (e, p) = (.sparseGGML(t), sp) }
+                    }
                     let decoded = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: block[r].rows, cols: block[r].cols, e) }
                     try w.addTensor(name: role.ggufName, shape: [block[r].rows, block[r].cols], encoding: e, payload: p, zeros: zeros(decoded))
                 } else {

@@ -40,6 +40,9 @@ public enum ValueType: String, Codable, Sendable, CaseIterable {
 public struct TensorEncoding: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         case dense, ggml, sparse, nm, quant, sparseQuant = "sparse-quant"
+        /// A pruned tensor of a ggml-quantized source (Q4_0, Q4_1, Q8_0): its
+        /// kept values as codes on their source blocks' grids.
+        case sparseGGML = "sparse-ggml"
     }
     public var kind: Kind
     public var values: ValueType?
@@ -54,6 +57,9 @@ public struct TensorEncoding: Codable, Sendable, Equatable {
 
     public static func dense(_ v: ValueType) -> Self { .init(kind: .dense, values: v) }
     public static func ggml(_ t: GGMLType) -> Self { .init(kind: .ggml, ggmlType: t.name) }
+    /// With n and m when the pruning kept at most n of every m inputs (the
+    /// engine then holds it N:M sparse).
+    public static func sparseGGML(_ t: GGMLType, n: Int? = nil, m: Int? = nil) -> Self { .init(kind: .sparseGGML, ggmlType: t.name, n: n, m: m) }
     public static func sparse(_ v: ValueType) -> Self { .init(kind: .sparse, values: v) }
     public static func nm(_ n: Int, _ m: Int, _ v: ValueType) -> Self { .init(kind: .nm, values: v, n: n, m: m) }
     public static func quant(bits: Int, groupSize: Int, groupIndex: Bool = false, sparse: Bool = false) -> Self {
@@ -64,6 +70,7 @@ public struct TensorEncoding: Codable, Sendable, Equatable {
         switch kind {
         case .dense: return "dense-\(values?.rawValue ?? "?")"
         case .ggml: return "ggml-\(ggmlType ?? "?")"
+        case .sparseGGML: return "sparse-ggml-\(ggmlType ?? "?")" + (n.map { "-\($0):\(m ?? 0)" } ?? "")
         case .sparse: return "sparse-\(values?.rawValue ?? "?")"
         case .nm: return "\(n ?? 0):\(m ?? 0)-\(values?.rawValue ?? "?")"
         case .quant, .sparseQuant:
@@ -157,6 +164,53 @@ public enum TensorCodec {
         return bits.finish() + vals
     }
 
+    // MARK: pruned tensors of ggml-quantized sources
+
+    /// The ggml block types whose pruned tensors keep their kept values as
+    /// codes on the source blocks' grids.
+    public static let sparseGGMLTypes: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+
+    /// Bytes of one block's scale (and min) in the sparse-ggml layout.
+    static func sparseGGMLParamBytes(_ t: GGMLType) -> Int { t == .q4_1 ? 4 : 2 }
+
+    /// A pruned matrix whose source stored it in ggml blocks (`source`, the
+    /// source tensor's payload): bitmask of nonzeros (row-major, LSB first),
+    /// then every kept value's code on its source block's grid (4 bits for
+    /// Q4_0/Q4_1, 8 for Q8_0), then each block's f16 scale (and min) as the
+    /// source stores them. A value the method left unchanged gets its source
+    /// code back, exactly; one it moved (SparseGPT's updates) is rounded to
+    /// the nearest point of its block's grid. Nil for other types or when
+    /// the shapes do not match.
+    public static func encodeSparseGGML(_ m: Matrix, type t: GGMLType, source: [UInt8]) -> [UInt8]? {
+        guard sparseGGMLTypes.contains(t), m.cols % 32 == 0, source.count == t.byteCount(elements: m.rows * m.cols) else { return nil }
+        let blocks = m.cols / 32, pb = sparseGGMLParamBytes(t), bits = t == .q8_0 ? 8 : 4
+        var mask = [UInt8](repeating: 0, count: (m.rows * m.cols + 7) / 8)
+        var codes = BitWriter(capacityBits: m.rows * m.cols * bits)
+        var params: [UInt8] = []
+        params.reserveCapacity(m.rows * blocks * pb)
+        for r in 0..<m.rows {
+            for b in 0..<blocks {
+                let at = (r * blocks + b) * t.bytesPerBlock
+                params += source[at..<at + pb]
+                let d = halfToFloat(UInt16(source[at]) | UInt16(source[at + 1]) << 8)
+                let mn = t == .q4_1 ? halfToFloat(UInt16(source[at + 2]) | UInt16(source[at + 3]) << 8) : 0
+                for j in 0..<32 {
+                    let i = r * m.cols + b * 32 + j, w = m.data[i]
+                    guard w != 0 else { continue }
+                    mask[i >> 3] |= 1 << UInt8(i & 7)
+                    let q: Float
+                    switch t {
+                    case .q4_1: q = d == 0 ? 0 : min(max(((w - mn) / d).rounded(), 0), 15)
+                    case .q4_0: q = d == 0 ? 8 : min(max((w / d).rounded() + 8, 0), 15)
+                    default: q = d == 0 ? 0 : min(max((w / d).rounded(), -128), 127) + 128
+                    }
+                    codes.write(UInt64(q), bits: bits)
+                }
+            }
+        }
+        return mask + codes.finish() + params
+    }
+
     // MARK: quantized encodings
 
     /// Codes (all, or with a mask only those ≠ zero), then f32 scales, then
@@ -247,6 +301,38 @@ public enum TensorCodec {
                             k += 1
                         }
                         g0 += M
+                    }
+                }
+            }
+        case .sparseGGML:
+            guard let t = sparseGGMLTypes.first(where: { $0.name == e.ggmlType }) else {
+                throw KickError("sparse-ggml of type \(e.ggmlType ?? "none") is not one kick writes (Q4_0, Q4_1, Q8_0)")
+            }
+            guard cols % 32 == 0 else { throw KickError("\(t.name) needs rows that are whole 32-column blocks") }
+            let maskBytes = (count + 7) / 8, bits = t == .q8_0 ? 8 : 4, blocks = cols / 32, pb = sparseGGMLParamBytes(t)
+            try needAtLeast(maskBytes)
+            var kept = 0
+            for b in 0..<maskBytes { kept += p[b].nonzeroBitCount }
+            guard count % 8 == 0 || p[maskBytes - 1] >> UInt8(count % 8) == 0 else { throw KickError("mask has bits past the end") }
+            let codeBytes = BitWriter.byteCount(bits: kept * bits)
+            try need(maskBytes + codeBytes + rows * blocks * pb)
+            var reader = BitReader(UnsafeRawBufferPointer(rebasing: p[maskBytes..<maskBytes + codeBytes]))
+            let params = p.baseAddress! + maskBytes + codeBytes
+            for r in 0..<rows {
+                for b in 0..<blocks {
+                    let pa = params + (r * blocks + b) * pb
+                    let d = halfToFloat(UInt16(littleEndian: pa.loadUnaligned(as: UInt16.self)))
+                    let mn = t == .q4_1 ? halfToFloat(UInt16(littleEndian: pa.loadUnaligned(fromByteOffset: 2, as: UInt16.self))) : 0
+                    for j in 0..<32 {
+                        let i = r * cols + b * 32 + j
+                        guard p[i >> 3] & (1 << UInt8(i & 7)) != 0 else { continue }
+                        let q = Int(reader.read(bits: bits))
+                        // the formulas of GGMLType's decoders, so an unchanged value decodes to the source's bits
+                        switch t {
+                        case .q4_1: out[i] = Float(q) * d + mn
+                        case .q4_0: out[i] = Float(q - 8) * d
+                        default: out[i] = Float(q - 128) * d
+                        }
                     }
                 }
             }

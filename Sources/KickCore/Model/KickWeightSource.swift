@@ -14,7 +14,7 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
     public func sourceType(_ role: TensorRole) -> GGMLType? {
         guard let e = checkpoint.entry(role.ggufName)?.encoding else { return nil }
         switch e.kind {
-        case .ggml: return GGMLType.supported.first { $0.name == e.ggmlType }
+        case .ggml, .sparseGGML: return GGMLType.supported.first { $0.name == e.ggmlType }
         // pruned tensors keep their values at a float precision: f16 or bf16
         // values (a 16-bit or quantized source's) are held as 16-bit panels
         case .dense, .sparse, .nm:
@@ -33,8 +33,13 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
     }
 
     public func nmPattern(_ role: TensorRole) -> (n: Int, m: Int, values: ValueType)? {
-        guard let e = checkpoint.entry(role.ggufName)?.encoding, e.kind == .nm, let n = e.n, let m = e.m, let v = e.values else { return nil }
-        return (n, m, v)
+        guard let e = checkpoint.entry(role.ggufName)?.encoding, let n = e.n, let m = e.m else { return nil }
+        switch e.kind {
+        case .nm: return e.values.map { (n, m, $0) }
+        // values on a ggml source's grids are float32 values once decoded
+        case .sparseGGML: return (n, m, .f32)
+        default: return nil
+        }
     }
 
     public func codes(_ role: TensorRole) throws -> CodeRows? {
