@@ -16,7 +16,7 @@ struct KickInfer: ParsableCommand {
 struct ModelOption: ParsableArguments {
     @Option(name: .long, help: "A .gguf file, a .kick checkpoint or a Hugging Face model folder.")
     var model: String
-    @Option(name: .long, help: ArgumentHelp("How the engine holds the weights: source (f16/bf16 stay 16-bit, the rest float32), f32, f16 or bf16.",
+    @Option(name: .long, help: ArgumentHelp("How the engine holds the weights: source (quantized codes stay codes, N:M pruned weights stay sparse, f16/bf16 stay 16-bit, the rest float32), f32 (everything widened), f16 or bf16.",
                                             valueName: "source|f32|f16|bf16"))
     var weights: WeightPrecision = .source
 
