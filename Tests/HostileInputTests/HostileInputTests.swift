@@ -464,6 +464,33 @@ import KickTestSupport
         #expect(v?.message.contains("is not kick.scores/1") == true)
     }
 
+    /// The cost stage's bench results: truncated or of the wrong shape is an
+    /// error naming the file; one older than its checkpoint is left out.
+    @Test func aMalformedCostFileIsAnErrorInTheReport() throws {
+        let dir = tempDir("report-cost")
+        try FileManager.default.createDirectory(atPath: dir + "/cost", withIntermediateDirectories: true)
+        let b = ReportBuilder(work: dir, outDir: dir + "/report", configs: ["dense"], model: "m")
+        for bad in ["{\"weights\": \"f32\", \"weight_mb\": ", "[1, 2]", "{\"weight_mb\": \"NaN\"}"] {
+            try bad.write(toFile: dir + "/cost/dense.json", atomically: true, encoding: .utf8)
+            let e = #expect(throws: KickError.self) { try b.load() }
+            #expect(e?.file == dir + "/cost/dense.json", "\(bad)")
+        }
+    }
+
+    /// A NaN among a pruned tensor's values, or a NaN scale in its source
+    /// blocks, gets a code (the one nearest 0) rather than trapping.
+    @Test func nanValuesAndScalesEncodeAsSparseGGML() throws {
+        for t in [GGMLType.q4_0, .q4_1, .q8_0] {
+            var src = ggmlBlocks(Matrix(rows: 2, cols: 32, data: (0..<64).map { Float($0 % 7) - 3 }), t)
+            src[0] = 0xFF; src[1] = 0x7F  // the first block's scale: an f16 NaN
+            var m = Matrix(rows: 2, cols: 32, data: (0..<64).map { Float($0 % 7) - 3 })
+            m.data[40] = .nan
+            let p = try #require(TensorCodec.encodeSparseGGML(m, type: t, source: src))
+            let back = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: 2, cols: 32, .sparseGGML(t)) }
+            #expect(back.count == 64)
+        }
+    }
+
     // MARK: 10. inspect --verify
 
     @Test func verifyCatchesACorruptTokenizerBlob() throws {

@@ -80,12 +80,14 @@ public enum CheckpointEncoder {
             for r in LinearRole.allCases {
                 let role = TensorRole.linear(i, r)
                 if let cl = out[r] {
-                    var (e, p) = encode(cl, values: ValueType.preserving(src.sourceType(role)))
+                    let (e, p): (TensorEncoding, [UInt8])
                     // a pruned tensor of a ggml-quantized source keeps its kept values
                     // as codes on the source's blocks: never larger than the source
                     if let t = src.sourceType(role), TensorCodec.sparseGGMLTypes.contains(t), let m = cl.prunedMatrix,
                        let sp = TensorCodec.encodeSparseGGML(m, type: t, source: try src.storedPayload(role).1) {
                         if case .nm(_, let n, let mm) = cl { (e, p) = (.sparseGGML(t, n: n, m: mm), sp) } else { (e, p) = (.sparseGGML(t), sp) }
+                    } else {
+                        (e, p) = encode(cl, values: ValueType.preserving(src.sourceType(role)))
                     }
                     let decoded = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: block[r].rows, cols: block[r].cols, e) }
                     try w.addTensor(name: role.ggufName, shape: [block[r].rows, block[r].cols], encoding: e, payload: p, zeros: zeros(decoded))

@@ -198,13 +198,14 @@ public enum TensorCodec {
                     let i = r * m.cols + b * 32 + j, w = m.data[i]
                     guard w != 0 else { continue }
                     mask[i >> 3] |= 1 << UInt8(i & 7)
+                    // a NaN (a NaN value or scale) has no code: it gets the one nearest 0
                     let q: Float
                     switch t {
                     case .q4_1: q = d == 0 ? 0 : min(max(((w - mn) / d).rounded(), 0), 15)
                     case .q4_0: q = d == 0 ? 8 : min(max((w / d).rounded() + 8, 0), 15)
                     default: q = d == 0 ? 0 : min(max((w / d).rounded(), -128), 127) + 128
                     }
-                    codes.write(UInt64(q), bits: bits)
+                    codes.write(UInt64(q.isNaN ? (t == .q4_0 ? 8 : t == .q8_0 ? 128 : 0) : q), bits: bits)
                 }
             }
         }

@@ -163,8 +163,7 @@ public struct CodePanels: Sendable {
             if let last = rs.last, last.group == g, Int(last.end) == k { rs[rs.count - 1].end += 1 } else { rs.append(ColumnRun(start: Int32(k), end: Int32(k + 1), group: g)) }
         }
         runs = rs
-        var source: [(part: Int, row: Int)] = []
-        for (i, p) in parts.enumerated() { for r in 0..<p.rows { source.append((i, r)) } }
+        let source = stackedRowSources(parts.map(\.rows))
         let panels = (rows + pr - 1) / pr, K = cols, bits = f.bits, cb = 2 * f.bits
         // 4 bytes of padding: the kernels load a half column as a UInt32
         var codes = [UInt8](repeating: 0, count: panels * K * cb + 4)
@@ -249,21 +248,13 @@ public struct CodePanels: Sendable {
     /// out (T × rows, row stride ldOut) = input (T × cols) · weightᵀ, panels
     /// split across the team as `PackedWeight.apply` splits them.
     func apply(tokens T: Int, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int, team: ThreadTeam?) {
-        let tile = PanelLayout.tilePanels
-        let parts = min(team?.size ?? 1, max(1, panels / tile))
-        let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
-        let panels = panels
         codes.withUnsafeBytes { c in
             withPairs { pairs in
                 runs.withUnsafeBufferPointer { runs in
-                    let part = { (i: Int) in
-                        let p0 = i * per, p1 = min(panels, p0 + per)
-                        guard p0 < p1 else { return }
-                        let k = CodeLinear(tokens: T, input: input, ldInput: cols, codes: c.baseAddress!, pairs: pairs, runs: runs,
-                                           cols: cols, rows: rows, groups: groups, panels: p0..<p1, out: out, ldOut: ldOut)
-                        self.visit(k)
+                    forEachPanelPart(panels: panels, team: team) { part in
+                        visit(CodeLinear(tokens: T, input: input, ldInput: cols, codes: c.baseAddress!, pairs: pairs, runs: runs,
+                                         cols: cols, rows: rows, groups: groups, panels: part, out: out, ldOut: ldOut))
                     }
-                    if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
                 }
             }
         }

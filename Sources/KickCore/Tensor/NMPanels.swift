@@ -39,8 +39,7 @@ public struct NMPanels: Sendable {
         self.cols = cols; self.n = n; self.m = m; self.format = format
         let eb = format.bytes, gb = n * 16 * eb + (n + 1) / 2 * 16
         let panels = (rows + pr - 1) / pr
-        var source: [(part: Int, row: Int)] = []
-        for (i, p) in parts.enumerated() { for r in 0..<p.rows { source.append((i, r)) } }
+        let source = stackedRowSources(parts.map(\.rows))
         var out = [UInt8](repeating: 0, count: panels * groups * gb)
         for p in 0..<panels {
             for lane in 0..<pr {
@@ -92,16 +91,10 @@ public struct NMPanels: Sendable {
 
     /// out (T × rows, row stride ldOut) = input (T × cols) · weightᵀ.
     func apply(tokens T: Int, input: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int, team: ThreadTeam?) {
-        let tile = PanelLayout.tilePanels
-        let parts = min(team?.size ?? 1, max(1, panels / tile))
-        let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
-        let panels = panels
         bytes.withUnsafeBytes { b in
-            let part = { (i: Int) in
-                let p0 = i * per, p1 = min(panels, p0 + per)
-                guard p0 < p1 else { return }
+            forEachPanelPart(panels: panels, team: team) { part in
                 let k = NMLinear(tokens: T, input: input, ldInput: self.cols, weight: b.baseAddress!, cols: self.cols, rows: self.rows,
-                                 n: self.n, groupBytes: self.groupBytes, panels: p0..<p1, out: out, ldOut: ldOut)
+                                 n: self.n, groupBytes: self.groupBytes, panels: part, out: out, ldOut: ldOut)
                 switch (self.format, self.m) {
                 case (.f16, 4): k.run(F16Element.self, Group4.self)
                 case (.f16, 8): k.run(F16Element.self, Group8.self)
@@ -114,7 +107,6 @@ public struct NMPanels: Sendable {
                 default: k.run(F32Element.self, Group2.self)
                 }
             }
-            if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
         }
     }
 }

@@ -145,9 +145,7 @@ public struct PackedWeight: Sendable {
     private static func packHalf(rows: Int, cols: Int, _ parts: [[Float]], _ format: PanelFormat) -> [UInt16] {
         let panels = (rows + panelRows - 1) / panelRows
         // each row's part and its first element there
-        var rowSource: [(part: Int, at: Int)] = []
-        rowSource.reserveCapacity(rows)
-        for (i, p) in parts.enumerated() { for r in 0..<p.count / max(cols, 1) { rowSource.append((i, r * cols)) } }
+        let rowSource = stackedRowSources(parts.map { $0.count / max(cols, 1) })
         precondition(rowSource.count == rows, "weight data does not match its shape")
         return [UInt16](unsafeUninitializedCapacity: panels * panelRows * cols) { out, n in
             for p in 0..<panels {
@@ -158,7 +156,7 @@ public struct PackedWeight: Sendable {
                         for k in 0..<cols { base[panelRows * k + r] = 0 }
                         continue
                     }
-                    let (part, at) = rowSource[row]
+                    let (part, partRow) = rowSource[row], at = partRow * cols
                     parts[part].withUnsafeBufferPointer { src in
                         let s = src.baseAddress! + at
                         for k in 0..<cols { base[panelRows * k + r] = format.narrow(s[k]) }
@@ -218,20 +216,37 @@ public struct PackedWeight: Sendable {
         let ld = ldOut ?? rows
         if let codes { return codes.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
         if let nm { return nm.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
-        let parts = min(team?.size ?? 1, max(1, panels / PanelLayout.tilePanels))
-        let tile = PanelLayout.tilePanels
-        let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
-        let (panels, rows, cols, format) = (panels, rows, cols, format)
+        let (rows, cols, format) = (rows, cols, format)
         withPanels { w in
-            let part = { (i: Int) in
-                let p0 = i * per, p1 = min(panels, p0 + per)
-                guard p0 < p1 else { return }
-                packedLinear(tokens: T, input: input, ldInput: cols, weight: w, format: format, panels: p0..<p1, cols: cols, rows: rows,
+            forEachPanelPart(panels: panels, team: team) { part in
+                packedLinear(tokens: T, input: input, ldInput: cols, weight: w, format: format, panels: part, cols: cols, rows: rows,
                              out: out, ldOut: ld, wide: CPUFeatures.avx512)
             }
-            if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
         }
     }
+}
+
+/// Runs `body` on the panels split into one part per thread of the team,
+/// in multiples of three panels (the AVX-512 kernel's tile): every weight
+/// form's product splits its panels this way.
+func forEachPanelPart(panels: Int, team: ThreadTeam?, _ body: (Range<Int>) -> Void) {
+    let tile = PanelLayout.tilePanels
+    let parts = min(team?.size ?? 1, max(1, panels / tile))
+    let per = ((panels + parts - 1) / parts + tile - 1) / tile * tile
+    func part(_ i: Int) {
+        let p0 = i * per, p1 = min(panels, p0 + per)
+        if p0 < p1 { body(p0..<p1) }
+    }
+    if let team, parts > 1 { team.forEach(parts) { i, _ in part(i) } } else { part(0) }
+}
+
+/// For each row of matrices stacked one after another (fused q/k/v,
+/// gate/up), which matrix it comes from and its row there.
+func stackedRowSources(_ rowCounts: [Int]) -> [(part: Int, row: Int)] {
+    var out: [(part: Int, row: Int)] = []
+    out.reserveCapacity(rowCounts.reduce(0, +))
+    for (i, n) in rowCounts.enumerated() { for r in 0..<n { out.append((i, r)) } }
+    return out
 }
 
 /// The panels' product through the AVX-512 kernel where `wide`, for
