@@ -1,6 +1,7 @@
 // Swift's SIMD types have no in-register permute by a vector of indices
 // (their index subscript is a generic library call); the N:M sparse kernel
-// needs one per kept slot: each row lane picks its input from the group's.
+// needs one per kept slot: each row lane picks its input from the group's;
+// the unstructured sparse kernel spreads packed kept values to their lanes.
 #include <stdint.h>
 typedef float kick_float8 __attribute__((ext_vector_type(8)));
 typedef int32_t kick_int8 __attribute__((ext_vector_type(8)));
@@ -16,7 +17,27 @@ static inline __attribute__((always_inline, target("avx2"))) kick_float8 kick_pe
 static inline __attribute__((always_inline, target("avx2"))) kick_int8 kick_load_bytes8(const void *p) {
     return (kick_int8)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
 }
+/// Eight bytes sign-extended to 32-bit lanes (vpmovsxbd).
+static inline __attribute__((always_inline, target("avx2"))) kick_int8 kick_load_sbytes8(const void *p) {
+    return (kick_int8)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+/// out[i] = idx[i] < 0 ? 0 : x[idx[i] & 7] (vpermps, then vblendvps on
+/// the index's sign): packed kept values spread back to their lanes.
+static inline __attribute__((always_inline, target("avx2"))) kick_float8 kick_expand8(kick_float8 x, kick_int8 idx) {
+    __m256 p = _mm256_permutevar8x32_ps((__m256)x, (__m256i)idx);
+    return (kick_float8)_mm256_blendv_ps(p, _mm256_setzero_ps(), (__m256)idx);
+}
 #else
+static inline kick_int8 kick_load_sbytes8(const void *p) {
+    kick_int8 r;
+    for (int i = 0; i < 8; i++) r[i] = ((const int8_t *)p)[i];
+    return r;
+}
+static inline kick_float8 kick_expand8(kick_float8 x, kick_int8 idx) {
+    kick_float8 r;
+    for (int i = 0; i < 8; i++) r[i] = idx[i] < 0 ? 0.0f : x[idx[i] & 7];
+    return r;
+}
 static inline kick_int8 kick_load_bytes8(const void *p) {
     kick_int8 r;
     for (int i = 0; i < 8; i++) r[i] = ((const uint8_t *)p)[i];

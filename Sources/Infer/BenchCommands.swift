@@ -119,13 +119,13 @@ struct BenchLinear: ParsableCommand {
     @Option(name: .long, help: "Token counts (repeatable).") var tokens: [Int] = [1, 16, 512]
     @Option(name: .long) var reps = 20
     @Option(name: .long) var rounds = 3
-    @Option(name: .long, help: "Weight forms (repeatable; default all): \(EngineBenchmark.linearForms.joined(separator: ", ")).")
+    @Option(name: .long, help: "Weight forms (repeatable; default all): \(EngineBenchmark.linearForms.joined(separator: ", ")); also sparse<percent>-<f32|f16|bf16> and <n>:<m>-<f32|f16|bf16>.")
     var form: [String] = []
     var forms: [String] { form }
 
     func run() throws {
-        for f in forms where !EngineBenchmark.linearForms.contains(f) {
-            throw ValidationError("--form \(f): one of \(EngineBenchmark.linearForms.joined(separator: ", "))")
+        for f in forms where (try? EngineBenchmark.randomWeight(rows: 16, cols: 64, form: f)) == nil {
+            throw ValidationError("--form \(f): one of \(EngineBenchmark.linearForms.joined(separator: ", ")), sparse<percent>-<format> or <n>:<m>-<format>")
         }
         for r in 1...max(1, rounds) {
             for t in tokens {

@@ -341,7 +341,12 @@ struct EngineBlock: Sendable {
                let nm = NMPanels(stacking: parts, n: p.n, m: p.m, format: PanelFormat(rawValue: p.values.rawValue) ?? .f32) {
                 return PackedWeight(nm: nm)
             }
-            return PackedWeight(stacking: parts, format: precision.format(for: roles.map { source.sourceType(.linear(i, $0)) }))
+            let format = precision.format(for: roles.map { source.sourceType(.linear(i, $0)) })
+            // unstructured pruned weights stay sparse where the sparse kernel measured faster
+            if precision == .source, let least = SparsePanels.minimumSparsity(format), SparsePanels.sparsity(of: parts) >= least {
+                return PackedWeight(sparse: SparsePanels(stacking: parts, format: format))
+            }
+            return PackedWeight(stacking: parts, format: format)
         }
         func codeParts(_ roles: [LinearRole]) throws -> [CodeRows]? {
             var parts: [CodeRows] = []

@@ -146,13 +146,34 @@ public enum PrecisionComparison {
 extension EngineBenchmark {
     /// The weight forms `linearGFLOPs` measures: the panel formats, then
     /// integer codes as GGUF's Q4_1 and Q8_0 and as GPTQ's g128 codes.
-    public static let linearForms = PanelFormat.allCases.map(\.rawValue) + ["Q4_1", "Q8_0", "q4-g128", "q3-g128", "q2-g128", "q8-g128"]
+    public static let linearForms = PanelFormat.allCases.map(\.rawValue) + ["Q4_1", "Q8_0", "q4-g128", "q3-g128", "q2-g128", "q8-g128",
+                                                                          "2:4-f16", "sparse50-f16", "sparse70-f16", "sparse90-f16",
+                                                                          "sparse50-f32", "sparse70-f32"]
 
-    /// A random rows × cols weight held in `form` (one of `linearForms`).
+    /// A random rows × cols weight held in `form` (one of `linearForms`;
+    /// also `sparse<percent>-<f32|f16|bf16>` for any percent, and
+    /// `<n>:<m>-<format>`).
     public static func randomWeight(rows: Int, cols: Int, form: String, seed: UInt64 = 3) throws -> PackedWeight {
         var rng = SeededRandom(seed: seed)
-        if let f = PanelFormat(rawValue: form) {
-            return PackedWeight(Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }), format: f)
+        func values(zeroPercent: Int = 0) -> Matrix {
+            Matrix(rows: rows, cols: cols, data: (0..<rows * cols).map { _ in
+                let v = Float(rng.next() % 2001) / 1000 - 1
+                return Int(rng.next() % 100) < zeroPercent ? 0 : (v == 0 ? 0.5 : v)
+            })
+        }
+        if let f = PanelFormat(rawValue: form) { return PackedWeight(values(), format: f) }
+        let parts = form.split(separator: "-")
+        if parts.count == 2, let f = PanelFormat(rawValue: String(parts[1])) {
+            if parts[0].hasPrefix("sparse"), let pct = Int(parts[0].dropFirst(6)), (0...100).contains(pct) {
+                return PackedWeight(sparse: SparsePanels(stacking: [values(zeroPercent: pct)], format: f))
+            }
+            let nm = parts[0].split(separator: ":").compactMap { Int($0) }
+            if nm.count == 2 {
+                var w = values()
+                // keep the first n of every m
+                for i in w.data.indices where (i % cols) % nm[1] >= nm[0] { w.data[i] = 0 }
+                if let p = NMPanels(stacking: [w], n: nm[0], m: nm[1], format: f) { return PackedWeight(nm: p) }
+            }
         }
         let cr: CodeRows
         if let t = GGMLType.supported.first(where: { $0.name == form }) {

@@ -39,6 +39,9 @@ public struct PackedWeight: Sendable {
     /// N:M sparse instead of dense (pruned checkpoints): `format` is then
     /// f32, the type the kernels widen them to.
     let nm: NMPanels?
+    /// Unstructured sparse instead of dense (pruned checkpoints above the
+    /// measured crossover): `format` is then f32.
+    let sparse: SparsePanels?
 
     /// Packs a copy of `m`.
     public init(_ m: Matrix, format: PanelFormat = .f32) {
@@ -89,33 +92,33 @@ public struct PackedWeight: Sendable {
         self.half = half
         codes = nil
         nm = nil
+        sparse = nil
     }
 
     /// A weight held as integer codes.
-    public init(codes: CodePanels) {
-        rows = codes.rows
-        cols = codes.cols
+    public init(codes: CodePanels) { self.init(rows: codes.rows, cols: codes.cols, codes: codes, nm: nil, sparse: nil) }
+
+    /// A weight held as N:M sparse panels.
+    public init(nm: NMPanels) { self.init(rows: nm.rows, cols: nm.cols, codes: nil, nm: nm, sparse: nil) }
+
+    /// A weight held as unstructured sparse panels.
+    public init(sparse: SparsePanels) { self.init(rows: sparse.rows, cols: sparse.cols, codes: nil, nm: nil, sparse: sparse) }
+
+    /// One of the forms the kernels widen to float32 in registers.
+    private init(rows: Int, cols: Int, codes: CodePanels?, nm: NMPanels?, sparse: SparsePanels?) {
+        self.rows = rows
+        self.cols = cols
         format = .f32
         data = []
         half = []
         self.codes = codes
-        nm = nil
-    }
-
-    /// A weight held as N:M sparse panels.
-    public init(nm: NMPanels) {
-        rows = nm.rows
-        cols = nm.cols
-        format = .f32
-        data = []
-        half = []
-        codes = nil
         self.nm = nm
+        self.sparse = sparse
     }
 
     /// How the weight is held, for reports: "f32", "f16", "bf16", or the
     /// codes' label ("Q4_1", "q4-g128").
-    public var formName: String { codes?.label ?? nm?.label ?? format.rawValue }
+    public var formName: String { codes?.label ?? nm?.label ?? sparse?.label ?? format.rawValue }
 
     /// Pads the rows to whole panels with zeros, then transposes each panel
     /// where it lies: rows 16p..<16p+16 row-major occupy exactly the floats
@@ -168,7 +171,7 @@ public struct PackedWeight: Sendable {
     }
 
     /// Bytes the panels occupy.
-    public var byteCount: Int { data.count * 4 + half.count * 2 + (codes?.byteCount ?? 0) + (nm?.byteCount ?? 0) }
+    public var byteCount: Int { data.count * 4 + half.count * 2 + (codes?.byteCount ?? 0) + (nm?.byteCount ?? 0) + (sparse?.byteCount ?? 0) }
 
     /// The panels' first byte, for the kernels.
     func withPanels<R>(_ body: (UnsafeRawPointer) -> R) -> R {
@@ -179,6 +182,7 @@ public struct PackedWeight: Sendable {
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         if let codes { return codes.copyRow(r, into: out) }
         if let nm { return nm.copyRow(r, into: out) }
+        if let sparse { return sparse.copyRow(r, into: out) }
         let start = (r / panelRows) * panelRows * cols + r % panelRows
         if format == .f32 {
             data.withUnsafeBufferPointer { d in
@@ -216,6 +220,7 @@ public struct PackedWeight: Sendable {
         let ld = ldOut ?? rows
         if let codes { return codes.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
         if let nm { return nm.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
+        if let sparse { return sparse.apply(tokens: T, input: input, out: out, ldOut: ld, team: team) }
         let (rows, cols, format) = (rows, cols, format)
         withPanels { w in
             forEachPanelPart(panels: panels, team: team) { part in

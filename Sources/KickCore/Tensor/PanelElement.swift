@@ -9,11 +9,13 @@ public typealias PanelFormat = AVX512Kernels.PanelFormat
 protocol PanelElement {
     static var bytes: Int { get }
     static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float>
+    static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float>
 }
 
 enum F32Element: PanelElement {
     @inline(__always) static var bytes: Int { 4 }
     @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { p.loadUnaligned(as: SIMD16<Float>.self) }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { p.loadUnaligned(as: SIMD8<Float>.self) }
 }
 
 enum F16Element: PanelElement {
@@ -25,6 +27,12 @@ enum F16Element: PanelElement {
         for i in 0..<16 { r[i] = Float(Float16(bitPattern: h[i])) }
         return r
     }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+        let h = p.loadUnaligned(as: SIMD8<UInt16>.self)
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = Float(Float16(bitPattern: h[i])) }
+        return r
+    }
 }
 
 enum BF16Element: PanelElement {
@@ -34,6 +42,12 @@ enum BF16Element: PanelElement {
         let h = p.loadUnaligned(as: SIMD16<UInt16>.self)
         var r = SIMD16<Float>()
         for i in 0..<16 { r[i] = Float(bitPattern: UInt32(h[i]) &<< 16) }
+        return r
+    }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+        let h = p.loadUnaligned(as: SIMD8<UInt16>.self)
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = Float(bitPattern: UInt32(h[i]) &<< 16) }
         return r
     }
 }

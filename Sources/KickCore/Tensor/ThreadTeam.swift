@@ -35,13 +35,22 @@ public final class ThreadTeam: @unchecked Sendable {
     /// between a decode loop's forwards, short enough not to burn a core.
     private let spinNanoseconds: UInt64 = 3_000_000
 
+    private let started = Atomic<Int>(0)
+
+    /// Returns once every worker runs: until then `forEach` would run all
+    /// parts on the caller and then wait for a worker that has not started
+    /// (a short benchmark measured only that wait).
     init(size: Int) {
         self.size = size
         for t in 1..<max(size, 1) {
-            let thread = Thread { [unowned self] in self.workerLoop(t) }
+            let thread = Thread { [unowned self] in
+                self.started.add(1, ordering: .releasing)
+                self.workerLoop(t)
+            }
             thread.name = "kick-team-\(t)"
             thread.start()
         }
+        while started.load(ordering: .acquiring) < size - 1 { sched_yield() }
     }
 
     /// Runs body(part, thread) for every part in 0..<parts across the team
