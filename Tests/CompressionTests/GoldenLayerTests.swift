@@ -60,4 +60,32 @@ import KickTestSupport
         }
         #expect(abs(zeros - (c["zeros_fraction"] as! Double)) < 2e-3, "\(name): zeros \(zeros)")
     }
+
+    /// SparseGPT on a Q4_1 source: kept values rounded to the source's grid
+    /// inside the walk are all on the grid (so the sparse-ggml checkpoint
+    /// stores exactly what the walk ended with), and the layer loses less
+    /// output than walking free and rounding after.
+    @Test func sparseGPTOnASourceGrid() throws {
+        let (rows, cols) = (Self.W.rows, Self.W.cols)
+        try #require(cols % 32 == 0)
+        let payload = ggmlBlocks(Self.W, .q4_1)
+        let grid = try #require(SourceGrid(type: .q4_1, payload: payload, rows: rows, cols: cols))
+        var source = Self.W
+        for i in source.data.indices { source.data[i] = grid.rounded(source.data[i], row: i / cols, col: i % cols) }
+        let spec = CompressionSpec(method: .sparsegpt, pattern: .unstructured(0.5))
+        let inWalk = try spec.compress(source, stats: Self.stats(full: true), grid: grid).matrix
+        var after = try spec.compress(source, stats: Self.stats(full: true)).matrix
+        for i in after.data.indices where after.data[i] != 0 { after.data[i] = grid.rounded(after.data[i], row: i / cols, col: i % cols) }
+        let offGrid = inWalk.data.indices.filter { inWalk.data[$0] != 0 && inWalk.data[$0] != grid.rounded(inWalk.data[$0], row: $0 / cols, col: $0 % cols) }.count
+        #expect(offGrid == 0, "kept values off the grid")
+        #expect(Double(inWalk.data.filter { $0 == 0 }.count) >= 0.5 * Double(rows * cols))
+        let encoded = try #require(TensorCodec.encodeSparseGGML(inWalk, type: .q4_1, source: payload))
+        let decoded = try encoded.withUnsafeBytes { try TensorCodec.decode($0, rows: rows, cols: cols, .sparseGGML(.q4_1)) }
+        #expect(decoded == inWalk.data, "sparse-ggml stores the walk's values exactly")
+        func loss(_ wc: Matrix) -> Double {
+            let a = Self.X.timesTransposed(wc), b = Self.X.timesTransposed(source)
+            return zip(a.data, b.data).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+        }
+        #expect(loss(inWalk) < loss(after), "in the walk \(loss(inWalk)), after it \(loss(after))")
+    }
 }

@@ -93,13 +93,13 @@ public struct CompressionSpec: Codable, Sendable, Equatable {
     /// NaN or infinite weights or statistics are refused here, before any
     /// algebra: they would otherwise spread through the OBS updates or reach
     /// the quantizer's integer codes.
-    public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
+    public func compress(_ w: Matrix, stats: HessianAccumulator?, grid: SourceGrid? = nil) throws -> CompressedLinear {
         guard w.data.allSatisfy(\.isFinite) else { throw KickError("the weight holds NaN or infinite values; refusing to compress it") }
         if let stats {
             let finite = stats.full ? stats.H.allSatisfy(\.isFinite) : stats.columnSquares.allSatisfy(\.isFinite)
             guard finite else { throw KickError("the calibration inputs hold NaN or infinite values (or overflow float32 statistics)") }
         }
-        return try compressor.compress(w, stats: stats)
+        return try compressor.compress(w, stats: stats, grid: grid)
     }
 }
 

@@ -14,4 +14,14 @@ public enum CalibrationNeed: Sendable {
 public protocol LayerCompressor: Sendable {
     static var needs: CalibrationNeed { get }
     func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear
+    /// With the grids of a ggml-quantized source: a method that moves
+    /// values keeps them on those grids (SparseGPT); one that keeps the
+    /// source's values as they are needs nothing (the default).
+    func compress(_ w: Matrix, stats: HessianAccumulator?, grid: SourceGrid?) throws -> CompressedLinear
+}
+
+extension LayerCompressor {
+    public func compress(_ w: Matrix, stats: HessianAccumulator?, grid: SourceGrid?) throws -> CompressedLinear {
+        try compress(w, stats: stats)
+    }
 }

@@ -121,7 +121,10 @@ public struct ModelCompressor {
             let tb = Date()
             let out: [LinearRole: CompressedLinear], layers: [LayerReport]
             var cost = BlockCost()
-            do { (out, layers) = try compressBlock(k, original, calibration: calibration, X: X, kernel: kernel, cost: &cost) } catch let e as KickError where e.file == nil {
+            do {
+                let grids = try sourceGrids(bundle.source, block: k, original)
+                (out, layers) = try compressBlock(k, original, calibration: calibration, X: X, kernel: kernel, grids: grids, cost: &cost)
+            } catch let e as KickError where e.file == nil {
                 throw KickError("block \(k): \(e.message)", file: bundle.path)  // name the model the bad values came from
             }
             report.cost = (report.cost ?? BlockCost()) + cost
@@ -197,8 +200,23 @@ public struct ModelCompressor {
     /// Compresses block k. With calibration, X holds the block's inputs on
     /// entry and the compressed block's outputs (the next block's inputs) on
     /// return.
+    /// The block's source grids where the method moves values and the source
+    /// holds them in ggml blocks that a pruned checkpoint keeps (SparseGPT
+    /// without a quantizer, of a Q4_0/Q4_1/Q8_0 model).
+    func sourceGrids(_ source: WeightSource, block k: Int, _ original: LlamaBlockWeights) throws -> [LinearRole: SourceGrid] {
+        guard spec.method == .sparsegpt, spec.quantizer == nil else { return [:] }
+        var grids: [LinearRole: SourceGrid] = [:]
+        for r in LinearRole.allCases {
+            let role = TensorRole.linear(k, r)
+            guard let t = source.sourceType(role), TensorCodec.sparseGGMLTypes.contains(t) else { continue }
+            grids[r] = SourceGrid(type: t, payload: try source.storedPayload(role).1, rows: original[r].rows, cols: original[r].cols)
+        }
+        return grids
+    }
+
     func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: ActivationRows?,
-                       kernel: DecoderBlockKernel, cost: inout BlockCost) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
+                       kernel: DecoderBlockKernel, grids: [LinearRole: SourceGrid] = [:],
+                       cost: inout BlockCost) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
         let t0 = Date()
         var block = original
         var out: [LinearRole: CompressedLinear] = [:]
@@ -227,7 +245,7 @@ public struct ModelCompressor {
                     log("\(spec.configName) block \(k + 1) layers \(g.roles.map(\.rawValue).joined(separator: ","))")
                     for role in g.roles {
                         let tw = Date()
-                        let compressed = try spec.compress(original[role], stats: s)
+                        let compressed = try spec.compress(original[role], stats: s, grid: grids[role])
                         cost.walkSeconds += Date().timeIntervalSince(tw)
                         if computesLayerErrors {
                             let te = Date()

@@ -14,6 +14,9 @@ public struct OBSColumnWalk: Sendable {
     public var staticGroups = false
     public var blocksize = 128
     public var percdamp: Float = 0.01
+    /// Kept values rounded to a ggml source's block grids as the walk goes
+    /// (without a quantizer), their rounding error spread as GPTQ spreads its.
+    public var grid: SourceGrid?
 
     public init(pattern: SparsityPattern? = nil, quantizer: QuantizerSpec? = nil, actOrder: Bool = false,
                 staticGroups: Bool = false, blocksize: Int = 128, percdamp: Float = 0.01) {
@@ -135,6 +138,7 @@ public struct OBSColumnWalk: Sendable {
                 for r in 0..<rows {
                     let w = W1[i * rows + r]
                     var q = mask[i * rows + r] ? 0 : w
+                    if let grid, spec == nil, q != 0 { q = grid.rounded(q, row: r, col: perm[col]) }
                     if let spec {
                         let p = current[r]
                         let c = spec.code(q, scale: p.scale, zero: p.zero)

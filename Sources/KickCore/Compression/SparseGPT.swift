@@ -20,7 +20,15 @@ public struct SparseGPT: LayerCompressor {
     var walk: OBSColumnWalk { OBSColumnWalk(pattern: pattern, quantizer: quantizer, blocksize: blocksize, percdamp: percdamp) }
 
     public func compress(_ w: Matrix, stats: HessianAccumulator?) throws -> CompressedLinear {
+        try compress(w, stats: stats, grid: nil)
+    }
+
+    /// Kept values are rounded to the source's grid inside the walk (unless
+    /// a quantizer gives them a grid of its own).
+    public func compress(_ w: Matrix, stats: HessianAccumulator?, grid: SourceGrid?) throws -> CompressedLinear {
         guard let stats, stats.full else { throw KickError("sparsegpt needs the inputs' Hessian") }
+        var walk = self.walk
+        if quantizer == nil, let grid, grid.rows == w.rows, grid.cols == w.cols { walk.grid = grid }
         return try walk.compress(w, hessian: stats.H)
     }
 }

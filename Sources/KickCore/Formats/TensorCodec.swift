@@ -198,18 +198,36 @@ public enum TensorCodec {
                     let i = r * m.cols + b * 32 + j, w = m.data[i]
                     guard w != 0 else { continue }
                     mask[i >> 3] |= 1 << UInt8(i & 7)
-                    // a NaN (a NaN value or scale) has no code: it gets the one nearest 0
-                    let q: Float
-                    switch t {
-                    case .q4_1: q = d == 0 ? 0 : min(max(((w - mn) / d).rounded(), 0), 15)
-                    case .q4_0: q = d == 0 ? 8 : min(max((w / d).rounded() + 8, 0), 15)
-                    default: q = d == 0 ? 0 : min(max((w / d).rounded(), -128), 127) + 128
-                    }
-                    codes.write(UInt64(q.isNaN ? (t == .q4_0 ? 8 : t == .q8_0 ? 128 : 0) : q), bits: bits)
+                    codes.write(UInt64(sparseGGMLCode(w, t, d: d, min: mn)), bits: bits)
                 }
             }
         }
         return mask + codes.finish() + params
+    }
+
+    /// The code of the point of a block's grid (scale d, and min for
+    /// Q4_1) nearest to w. A NaN (a NaN value or scale) has no code: it gets
+    /// the one nearest 0.
+    @inline(__always)
+    static func sparseGGMLCode(_ w: Float, _ t: GGMLType, d: Float, min mn: Float) -> Int {
+        let q: Float
+        switch t {
+        case .q4_1: q = d == 0 ? 0 : min(max(((w - mn) / d).rounded(), 0), 15)
+        case .q4_0: q = d == 0 ? 8 : min(max((w / d).rounded() + 8, 0), 15)
+        default: q = d == 0 ? 0 : min(max((w / d).rounded(), -128), 127) + 128
+        }
+        return q.isNaN ? (t == .q4_0 ? 8 : t == .q8_0 ? 128 : 0) : Int(q)
+    }
+
+    /// A code's value: the formulas of GGMLType's decoders, so an unchanged
+    /// value decodes to the source's bits.
+    @inline(__always)
+    static func sparseGGMLValue(_ q: Int, _ t: GGMLType, d: Float, min mn: Float) -> Float {
+        switch t {
+        case .q4_1: return Float(q) * d + mn
+        case .q4_0: return Float(q - 8) * d
+        default: return Float(q - 128) * d
+        }
     }
 
     // MARK: quantized encodings
@@ -327,13 +345,7 @@ public enum TensorCodec {
                     for j in 0..<32 {
                         let i = r * cols + b * 32 + j
                         guard p[i >> 3] & (1 << UInt8(i & 7)) != 0 else { continue }
-                        let q = Int(reader.read(bits: bits))
-                        // the formulas of GGMLType's decoders, so an unchanged value decodes to the source's bits
-                        switch t {
-                        case .q4_1: out[i] = Float(q) * d + mn
-                        case .q4_0: out[i] = Float(q - 8) * d
-                        default: out[i] = Float(q - 128) * d
-                        }
+                        out[i] = sparseGGMLValue(Int(reader.read(bits: bits)), t, d: d, min: mn)
                     }
                 }
             }
