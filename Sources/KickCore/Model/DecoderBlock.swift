@@ -233,16 +233,25 @@ struct DecoderBlockKernel: Sendable {
     /// piece by piece, across the team when there is one.
     func attentionTasks(_ l: Int, items: [BatchItem], rowStart: [Int], scratch s: inout BlockScratch, team: ThreadTeam?) {
         var pieces: [AttentionPiece] = []
+        let threads = team?.size ?? 1
         for (i, it) in items.enumerated() {
             let n = it.tokens.count
-            if n == 1 { pieces.append(.init(item: i, head: 0, rows: 0..<1)); continue }
+            if n == 1 {
+                // a decode step: the whole item, or with fewer items than threads
+                // one piece per key/value head, so no core waits on one sequence
+                if items.count < threads {
+                    for g in 0..<config.numKVHeads { pieces.append(.init(item: i, head: g, rows: 0..<1)) }
+                } else {
+                    pieces.append(.init(item: i, head: -1, rows: 0..<1))
+                }
+                continue
+            }
             for h in 0..<config.numHeads {
                 for r0 in stride(from: 0, to: n, by: Self.prefillChunk) {
                     pieces.append(.init(item: i, head: h, rows: r0..<min(n, r0 + Self.prefillChunk)))
                 }
             }
         }
-        let threads = team?.size ?? 1
         let longest = items.reduce(0) { max($0, $1.cache.length + $1.tokens.count) }
         let need = max(Self.prefillChunk, config.numHeads) * longest
         if s.scores.count < threads * need { s.scores = .init(repeating: 0, count: threads * need) }
@@ -270,12 +279,14 @@ struct DecoderBlockKernel: Sendable {
         let scale = 1 / Float(hd).squareRoot()
         if it.tokens.count == 1 {
             // decode: one query per head; register-blocked loops beat thousands of tiny BLAS calls
-            for g in 0..<c.numKVHeads {
+            // head -1: every key/value head; otherwise that one (the same loop body either way)
+            let heads = piece.head < 0 ? 0..<c.numKVHeads : piece.head..<piece.head + 1
+            for g in heads {
                 let at = row0 * qDim + g * group * hd
                 decodeAttention(queries: q + at, heads: group, keys: it.cache.keys(layer: l, head: g),
                                 values: it.cache.values(layer: l, head: g), positions: start + 1, headDim: hd,
                                 scale: scale, scores: S, out: out + at,
-                                nextKeys: g + 1 < c.numKVHeads ? UnsafePointer(it.cache.keys(layer: l, head: g + 1)) : nil)
+                                nextKeys: g + 1 < heads.upperBound ? UnsafePointer(it.cache.keys(layer: l, head: g + 1)) : nil)
             }
             return
         }

@@ -190,6 +190,27 @@ struct NMLinear {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
         let valueBytes = n * 16 * E.bytes
         var g = 0, wg = w
+        if n == 2 {
+            // both slots' positions share a byte per lane: loaded once, the
+            // first slot's used as they are (vpermps reads only an index's
+            // low three bits), the second's shifted down
+            while g < groups {
+                let xg = G.inputs(x + g * G.m)
+                let ib = wg + valueBytes
+                let i0 = kick_load_bytes8(ib), i1 = kick_load_bytes8(ib + 8)
+                a0 = a0.addingProduct(SIMD16(lowHalf: kick_permute8(xg, i0), highHalf: kick_permute8(xg, i1)), E.load16(wg))
+                a0 = a0.addingProduct(SIMD16(lowHalf: kick_permute8(xg, i0 &>> 3), highHalf: kick_permute8(xg, i1 &>> 3)),
+                                      E.load16(wg + 16 * E.bytes))
+                if second != 0 {
+                    let j0 = kick_load_bytes8(ib + second), j1 = kick_load_bytes8(ib + second + 8)
+                    a1 = a1.addingProduct(SIMD16(lowHalf: kick_permute8(xg, j0), highHalf: kick_permute8(xg, j1)), E.load16(wg + second))
+                    a1 = a1.addingProduct(SIMD16(lowHalf: kick_permute8(xg, j0 &>> 3), highHalf: kick_permute8(xg, j1 &>> 3)),
+                                          E.load16(wg + second + 16 * E.bytes))
+                }
+                g &+= 1
+                wg += groupBytes
+            }
+        }
         while g < groups {
             let xg = G.inputs(x + g * G.m)
             for s in 0..<n {
