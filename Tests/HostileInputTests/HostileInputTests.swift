@@ -529,4 +529,17 @@ import KickTestSupport
         let v = #expect(throws: KickError.self) { try IngestedModel.read(path: dir + "/v2.json") }
         #expect(v?.message.contains("is not kick.ingest-model/2") == true)
     }
+
+    /// bench-linear's weight forms: a malformed or impossible one is an
+    /// error naming it, never a trap (percent out of range, N ≥ M, M not
+    /// dividing the columns, a missing or unknown format).
+    @Test func malformedBenchWeightFormsAreErrors() throws {
+        for form in ["sparse-f16", "sparse101-f16", "sparse-5-f16", "sparse50", "sparse50-f64", "4:4-f16", "0:4-f16", "2:3-f16",
+                     "2:4", ":4-f16", "2:4-f16-x", ""] {
+            let e = #expect(throws: KickError.self, "\(form)") { try EngineBenchmark.randomWeight(rows: 16, cols: 30, form: form) }
+            #expect(e?.message.contains("unknown weight form") == true, "\(form)")
+        }
+        #expect(try EngineBenchmark.randomWeight(rows: 16, cols: 64, form: "sparse0-bf16").formName == "sparse-bf16")
+        #expect(try EngineBenchmark.randomWeight(rows: 16, cols: 64, form: "sparse100-f32").formName == "sparse-f32")
+    }
 }

@@ -197,9 +197,6 @@ public struct ModelCompressor {
         return X
     }
 
-    /// Compresses block k. With calibration, X holds the block's inputs on
-    /// entry and the compressed block's outputs (the next block's inputs) on
-    /// return.
     /// The block's source grids where the method moves values and the source
     /// holds them in ggml blocks that a pruned checkpoint keeps (SparseGPT
     /// without a quantizer, of a Q4_0/Q4_1/Q8_0 model).
@@ -214,6 +211,10 @@ public struct ModelCompressor {
         return grids
     }
 
+    /// Compresses block k. With calibration, X holds the block's inputs on
+    /// entry and the compressed block's outputs (the next block's inputs) on
+    /// return. `grids` (`sourceGrids`) keep a moving method's values on its
+    /// source's grids.
     func compressBlock(_ k: Int, _ original: LlamaBlockWeights, calibration: CalibrationSet?, X: ActivationRows?,
                        kernel: DecoderBlockKernel, grids: [LinearRole: SourceGrid] = [:],
                        cost: inout BlockCost) throws -> ([LinearRole: CompressedLinear], [LayerReport]) {
