@@ -1,10 +1,12 @@
 // Swift's SIMD types have no in-register permute by a vector of indices
 // (their index subscript is a generic library call); the N:M sparse kernel
 // needs one per kept slot: each row lane picks its input from the group's;
-// the unstructured sparse kernel spreads packed kept values to their lanes.
+// the unstructured sparse kernel spreads packed kept values to their lanes;
+// the 4-bit code kernel widens its nibbles in an order the optimizer keeps.
 #include <stdint.h>
 typedef float kick_float8 __attribute__((ext_vector_type(8)));
 typedef int32_t kick_int8 __attribute__((ext_vector_type(8)));
+typedef float kick_float16 __attribute__((ext_vector_type(16)));
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -16,6 +18,17 @@ static inline __attribute__((always_inline, target("avx2"))) kick_float8 kick_pe
 /// conversion between these vector types is a library call in some contexts.
 static inline __attribute__((always_inline, target("avx2"))) kick_int8 kick_load_bytes8(const void *p) {
     return (kick_int8)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+/// Sixteen 4-bit codes (byte i: lane i low nibble, lane i + 8 high) as
+/// floats. The widening load is opaque to the optimizer on purpose:
+/// otherwise it splits the nibbles on the bytes first and widens twice,
+/// three more instructions per code column in the decode loop.
+static inline __attribute__((always_inline, target("avx2"))) kick_float16 kick_load_nibbles16(const void *p) {
+    __m256i v;
+    __asm__("vpmovzxbd %1, %0" : "=x"(v) : "m"(*(const uint64_t *)p));
+    kick_float8 lo = (kick_float8)_mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(15)));
+    kick_float8 hi = (kick_float8)_mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
 /// Eight bytes sign-extended to 32-bit lanes (vpmovsxbd).
 static inline __attribute__((always_inline, target("avx2"))) kick_int8 kick_load_sbytes8(const void *p) {
@@ -36,6 +49,11 @@ static inline kick_int8 kick_load_sbytes8(const void *p) {
 static inline kick_float8 kick_expand8(kick_float8 x, kick_int8 idx) {
     kick_float8 r;
     for (int i = 0; i < 8; i++) r[i] = idx[i] < 0 ? 0.0f : x[idx[i] & 7];
+    return r;
+}
+static inline kick_float16 kick_load_nibbles16(const void *p) {
+    kick_float16 r;
+    for (int i = 0; i < 8; i++) { r[i] = ((const uint8_t *)p)[i] & 15; r[i + 8] = ((const uint8_t *)p)[i] >> 4; }
     return r;
 }
 static inline kick_int8 kick_load_bytes8(const void *p) {

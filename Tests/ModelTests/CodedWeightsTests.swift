@@ -80,19 +80,19 @@ import KickTestSupport
         for ids in seqs {
             let a = alone(coded, ids), b = alone(wide, ids)
             #expect(relL2(a, b) <= 1e-5)
-            #expect(a == b, "\(ids.count) tokens: codes and float32 differ (relative L2 \(relL2(a, b)))")
+            #expect(differing(a, b) == 0, "\(ids.count) tokens: codes and float32 differ (relative L2 \(relL2(a, b)))")
             byCoded.append(a)
         }
         // all three in one ragged batch
         let batched = coded.forward(seqs.map { BatchItem(cache: coded.newCache(), tokens: $0, logits: .all) })
-        for (i, l) in batched.enumerated() { #expect(l!.data == byCoded[i], "sequence \(i) batched (relative L2 \(relL2(l!.data, byCoded[i])))") }
+        for (i, l) in batched.enumerated() { #expect(differing(l!.data, byCoded[i]) == 0, "sequence \(i) batched (relative L2 \(relL2(l!.data, byCoded[i])))") }
         // token by token (one-token steps: the in-register kernels), against the float32 panels' steps
         func steps(_ m: LlamaModel, _ ids: [Int]) -> [Float] {
             let cache = m.newCache()
             return ids.flatMap { m.forward([BatchItem(cache: cache, tokens: [$0], logits: .last)])[0]!.data }
         }
         let a = steps(coded, seqs[0]), b = steps(wide, seqs[0])
-        #expect(a == b, "token by token (relative L2 \(relL2(a, b)))")
+        #expect(differing(a, b) == 0, "token by token (relative L2 \(relL2(a, b)))")
     }
 
     @Test(arguments: ["q4-g32", "q4-row-sym", "q3-g64", "q2-g32", "q8-g32", "q4-g32-actorder"])
@@ -123,13 +123,13 @@ import KickTestSupport
         for ids in try Self.sequences() {
             let a = sparse.forward([BatchItem(cache: sparse.newCache(), tokens: ids, logits: .all)])[0]!.data
             let b = wide.forward([BatchItem(cache: wide.newCache(), tokens: ids, logits: .all)])[0]!.data
-            #expect(a == b, "\(n):\(m): relative L2 \(relL2(a, b))")
+            #expect(differing(a, b) == 0, "\(n):\(m): relative L2 \(relL2(a, b))")
         }
         let cache = sparse.newCache(), wcache = wide.newCache()
         let ids = try Self.sequences()[1]
         let a = ids.flatMap { sparse.forward([BatchItem(cache: cache, tokens: [$0], logits: .last)])[0]!.data }
         let b = ids.flatMap { wide.forward([BatchItem(cache: wcache, tokens: [$0], logits: .last)])[0]!.data }
-        #expect(a == b, "\(n):\(m) token by token: relative L2 \(relL2(a, b))")
+        #expect(differing(a, b) == 0, "\(n):\(m) token by token: relative L2 \(relL2(a, b))")
     }
 
     @Test func ggufBlockTypes() throws {
@@ -202,6 +202,6 @@ import KickTestSupport
         let ids = try CodedWeightsTests.sequences()[0]
         let a = sparse.forward([BatchItem(cache: sparse.newCache(), tokens: ids, logits: .all)])[0]!.data
         let b = wide.forward([BatchItem(cache: wide.newCache(), tokens: ids, logits: .all)])[0]!.data
-        #expect(a == b, "relative L2 \(relL2(a, b))")
+        #expect(differing(a, b) == 0, "relative L2 \(relL2(a, b))")
     }
 }

@@ -28,6 +28,15 @@ public func relL2(_ a: [Float], _ b: [Float]) -> Double {
     return (d / n).squareRoot()
 }
 
+/// How many positions of `a` and `b` hold different bits (NaNs compare
+/// by bits), plus the difference in length. For `#expect(differing(a, b)
+/// == 0)`: on failure Swift Testing then prints a count, where comparing
+/// the arrays themselves would describe every element of both (minutes
+/// for a model's logits).
+public func differing(_ a: [Float], _ b: [Float]) -> Int {
+    zip(a, b).reduce(abs(a.count - b.count)) { $0 + ($1.0.bitPattern != $1.1.bitPattern ? 1 : 0) }
+}
+
 /// Runs one of the built kick executables as a user would: no standard
 /// input, optionally in another folder; returns status, stdout and stderr.
 public enum KickTool {

@@ -1,4 +1,5 @@
 import AVX512Kernels
+import CPermute
 
 /// A weight as integer codes in row-major order, with an affine map per
 /// (row, group of columns) that widens each code to its value: the form
@@ -314,13 +315,16 @@ enum Code3: CodeWidth {
 }
 
 /// 4 bits: byte i holds lane i (low nibble) and lane i + 8 (high): the
-/// nibbles split with one mask and one shift on the bytes, then widen.
+/// nibbles split after the bytes widen to 32-bit lanes (one load-and-widen,
+/// then a mask for the low nibbles and a shift for the high ones). Widening
+/// first matters: written in Swift, the compiler splits on the bytes and
+/// widens twice (three more instructions per column); `kick_load_nibbles16`
+/// keeps the order. Measured 1.5-3x the GFLOP/s of the Swift form on one
+/// token (`kick-infer bench-linear --tokens 1`, docs/performance.md).
 enum Code4: CodeWidth {
     @inline(__always) static var bits: Int { 4 }
     @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
-        let v = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(as: SIMD8<UInt8>.self))
-        return SIMD16(lowHalf: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v & 15)),
-                      highHalf: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v &>> 4)))
+        kick_load_nibbles16(p)
     }
 }
 
