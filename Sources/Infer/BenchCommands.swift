@@ -4,7 +4,7 @@ import KickCLI
 import KickCore
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Engine speed: prefill, single-sequence decode, batched decode.")
+    static let configuration = CommandConfiguration(abstract: "Engine speed: prefill, single-sequence decode (after the prompt, and from an empty cache as llama-bench's tg), batched decode.")
     @OptionGroup var m: ModelOption
     @Option(name: .long, help: "Prompt length for prefill; the batched prompts are 16-token slices of it (at least 32).")
     var promptTokens = 512

@@ -49,7 +49,7 @@ md = open(f"{w}/report/results.md").read()
 assert "resident weight MB" in md, "no Cost table"
 for c in configs:
     r = json.load(open(f"{w}/cost/{c}.json"))
-    assert r["prefill_tokens"] == 512 and r["batch"] == 16 and r["decode_tokens_per_s"] > 0, (c, r)
+    assert r["prefill_tokens"] == 512 and r["batch"] == 16 and r["decode_tokens_per_s"] > 0 and r["decode_from_empty_tokens_per_s"] > 0, (c, r)
     assert f"| {c} | " in md and f"{r['weight_mb']:.1f}" in md, (c, r["weight_mb"])
 # the default model's Q4_1/Q8_0 blocks stay codes: well under half of float32's 513 MB
 assert json.load(open(f"{w}/cost/dense.json"))["weight_mb"] < 150

@@ -27,7 +27,15 @@ public enum EngineBenchmark {
         public var prefillTokens: Int
         public var prefillTokensPerS: Double
         public var decodeTokens: Int
+        /// Single-sequence decode after the prompt (context `prefillTokens`
+        /// up to `prefillTokens + decodeTokens`).
         public var decodeTokensPerS: Double
+        /// Single-sequence decode of `decodeTokens` tokens from an empty
+        /// cache, as llama-bench's `tg` test runs it: the figure to set
+        /// beside `tg128` (after a 512-token prompt each step also reads
+        /// 512+ positions of keys and values). Absent in results written
+        /// before it was measured.
+        public var decodeFromEmptyTokensPerS: Double?
         public var batch: Int
         public var batchDecodeTokensPerS: Double
         public var batchSpeedup: Double
@@ -38,6 +46,7 @@ public enum EngineBenchmark {
             case weightMB = "weight_mb", peakRSSMB = "peak_rss_mb"
             case blasThreads = "blas_threads", linearKernel = "linear_kernel", loadSeconds = "load_seconds", prefillTokens = "prefill_tokens"
             case prefillTokensPerS = "prefill_tokens_per_s", decodeTokens = "decode_tokens", decodeTokensPerS = "decode_tokens_per_s"
+            case decodeFromEmptyTokensPerS = "decode_from_empty_tokens_per_s"
             case batchDecodeTokensPerS = "batch_decode_tokens_per_s", batchSpeedup = "batch_speedup"
         }
     }
@@ -73,6 +82,14 @@ public enum EngineBenchmark {
             last = model.forward([BatchItem(cache: cache, tokens: [next], logits: .last)])[0]!
         }
         let decode = Date().timeIntervalSince(t0)
+        // single-sequence decode from an empty cache (llama-bench's tg)
+        let fresh = model.newCache(capacity: decodeTokens + 1)
+        var token = prompt[0]
+        t0 = Date()
+        for _ in 0..<decodeTokens {
+            token = Sampler.argmax(model.forward([BatchItem(cache: fresh, tokens: [token], logits: .last)])[0]!.data)
+        }
+        let fromEmpty = Date().timeIntervalSince(t0)
         // batched decode: `batch` sequences with short distinct prompts, timed over decode steps only
         let caches = (0..<batch).map { _ in model.newCache(capacity: 32 + batchDecodeTokens) }
         var lasts = model.forward(caches.enumerated().map { i, c in
@@ -87,7 +104,8 @@ public enum EngineBenchmark {
         let single = Double(decodeTokens) / decode
         let multi = Double(batch * batchDecodeTokens) / batched
         return Result(model: path, weights: model.weightFormats, weightMB: Double(model.weightBytes) / 1_048_576, blasThreads: BLAS.threads, linearKernel: PackedWeight.kernelName, loadSeconds: load, prefillTokens: promptTokens,
-                      prefillTokensPerS: Double(promptTokens) / prefill, decodeTokens: decodeTokens, decodeTokensPerS: single, batch: batch,
+                      prefillTokensPerS: Double(promptTokens) / prefill, decodeTokens: decodeTokens, decodeTokensPerS: single,
+                      decodeFromEmptyTokensPerS: Double(decodeTokens) / fromEmpty, batch: batch,
                       batchDecodeTokensPerS: multi, batchSpeedup: multi / single,
                       peakRSSMB: Double(PeakMemory.residentBytes()) / 1_048_576)
     }
