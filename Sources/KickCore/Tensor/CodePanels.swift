@@ -293,25 +293,18 @@ protocol CodeWidth {
     static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float>
 }
 
-/// 2-4 bits: each half column is one little-endian word, shifted apart
-/// lane by lane (one variable shift per eight codes).
-@inline(__always)
-private func packedHalves(_ p: UnsafeRawPointer, bits: Int) -> SIMD16<Float> {
-    let sh = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7) &* UInt32(bits)
-    let mask = SIMD8<UInt32>(repeating: UInt32((1 << bits) - 1))
-    let lo = (SIMD8<UInt32>(repeating: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))) &>> sh) & mask
-    let hi = (SIMD8<UInt32>(repeating: UInt32(littleEndian: (p + bits).loadUnaligned(as: UInt32.self))) &>> sh) & mask
-    return SIMD16(lowHalf: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: lo)), highHalf: SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: hi)))
-}
-
+/// 2 and 3 bits: each half column is one little-endian word, shifted apart
+/// lane by lane (one broadcast, one variable shift and one mask per eight
+/// codes, in C: `kick_load_packed16`; the Swift form compiled to scalar
+/// shifts, inserts and blends).
 enum Code2: CodeWidth {
     @inline(__always) static var bits: Int { 2 }
-    @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { packedHalves(p, bits: 2) }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { kick_load_packed16(p, 2) }
 }
 
 enum Code3: CodeWidth {
     @inline(__always) static var bits: Int { 3 }
-    @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { packedHalves(p, bits: 3) }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { kick_load_packed16(p, 3) }
 }
 
 /// 4 bits: byte i holds lane i (low nibble) and lane i + 8 (high): the
