@@ -28,13 +28,13 @@ public func relL2(_ a: [Float], _ b: [Float]) -> Double {
     return (d / n).squareRoot()
 }
 
-/// How many positions of `a` and `b` hold different bits (NaNs compare
-/// by bits), plus the difference in length. For `#expect(differing(a, b)
-/// == 0)`: on failure Swift Testing then prints a count, where comparing
-/// the arrays themselves would describe every element of both (minutes
-/// for a model's logits).
+/// How many positions of `a` and `b` differ, plus the difference in
+/// length: different bits (so −0 and +0 differ), and, as with `==`, every
+/// NaN. For `#expect(differing(a, b) == 0)`: on failure Swift Testing then
+/// prints a count, where comparing the arrays themselves would describe
+/// every element of both (minutes for a model's logits).
 public func differing(_ a: [Float], _ b: [Float]) -> Int {
-    zip(a, b).reduce(abs(a.count - b.count)) { $0 + ($1.0.bitPattern != $1.1.bitPattern ? 1 : 0) }
+    zip(a, b).reduce(abs(a.count - b.count)) { $0 + ($1.0.bitPattern != $1.1.bitPattern || $1.0.isNaN ? 1 : 0) }
 }
 
 /// Runs one of the built kick executables as a user would: no standard

@@ -22,7 +22,8 @@ import KickTestSupport
     ]
 
     func check(_ w: PackedWeight, widened: Matrix, _ what: String, rng: inout SeededRandom) {
-        #expect(w.matrix.rows == widened.rows && differing(w.matrix.data, widened.data) == 0, "\(what): the codes widen as the float32 decoder does")
+        let matrix = w.matrix
+        #expect(matrix.rows == widened.rows && differing(matrix.data, widened.data) == 0, "\(what): the codes widen as the float32 decoder does")
         var row = [Float](repeating: 0, count: w.cols)
         for r in [0, w.rows / 2, w.rows - 1] {
             w.copyRow(r, into: &row)
