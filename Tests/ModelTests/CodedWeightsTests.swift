@@ -169,6 +169,85 @@ import KickTestSupport
         #expect(throws: KickError.self) { try p.dropLast().withUnsafeBytes { try TensorCodec.decode(UnsafeRawBufferPointer($0), rows: rows, cols: cols, .sparseGGML(type)) } }
     }
 
+    /// At low sparsity the source's own blocks are smaller than a bitmask
+    /// and the kept codes: the same values, Q4_0/Q8_0 as plain ggml (their
+    /// zero code is 0), Q4_1 flagged with an escape code, or, where a kept
+    /// entry uses the block's zero code, an exception naming a free code or
+    /// (all 16 used) a mask of the zeros.
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0]) func lowSparsityKeepsTheSourceBlocks(type: GGMLType) throws {
+        var rng = SeededRandom(seed: 43)
+        let (rows, cols) = (24, 96)
+        var values = (0..<rows * cols).map { _ in Float(rng.next() % 2001) / 1000 - 1 }
+        // row 0's first block holds every Q4_1 code twice, so pruning one entry leaves all 16 used
+        for j in 0..<32 { values[j] = Float(j % 16) / 10 }
+        let src = ggmlBlocks(Matrix(rows: rows, cols: cols, data: values), type)
+        var dense = [Float](repeating: 0, count: rows * cols)
+        src.withUnsafeBytes { b in dense.withUnsafeMutableBufferPointer { type.dequantize(b.baseAddress!, rows * cols, $0.baseAddress!) } }
+        // magnitude's mask, a random one (kept entries on the zero code), and moved values
+        var random = Matrix(rows: rows, cols: cols, data: dense)
+        for i in random.data.indices where (i >= 32 && rng.next() % 10 == 0) || i == 5 { random.data[i] = 0 }
+        var moved = random
+        for i in moved.data.indices where moved.data[i] != 0 && i % 3 == 0 { moved.data[i] *= 1.03 }
+        for (label, pruned) in [("magnitude", Magnitude.prune(Matrix(rows: rows, cols: cols, data: dense), .unstructured(0.1))), ("random", random), ("moved", moved)] {
+            let (e, p) = try #require(TensorCodec.encodePrunedBlocks(pruned, type: type, source: src))
+            #expect(e == (type == .q4_1 ? .escapeGGML(type) : .ggml(type)))
+            let back = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: rows, cols: cols, e) }
+            let viaMask = try TensorCodec.encodeSparseGGML(pruned, type: type, source: src)!.withUnsafeBytes {
+                try TensorCodec.decode($0, rows: rows, cols: cols, .sparseGGML(type))
+            }
+            #expect(differing(back, viaMask) == 0, "\(label): the blocks decode to sparse-ggml's values")
+            if label == "magnitude" { #expect(differing(back, pruned.data) == 0, "unchanged kept values decode to the source's bits") }
+            if type == .q4_1 {
+                let table = try p.withUnsafeBytes { try TensorCodec.EscapeTable($0, from: src.count, blocks: rows * cols / 32) }
+                if label != "magnitude" {
+                    #expect(table.ranks.contains(0) && table.ranks.contains { $0 > 0 }, "\(label): both kinds of exception \(table.ranks)")
+                }
+                // 72 blocks: every gap is one byte
+                #expect(p.count == src.count + 4 + table.ranks.count * 2 + table.ranks.filter { $0 == 0 }.count * 4)
+                // a wrong or truncated table is an error naming the problem, not a trap
+                var bad = p
+                bad[src.count] &+= 1
+                #expect(throws: KickError.self) { try bad.withUnsafeBytes { try TensorCodec.decode($0, rows: rows, cols: cols, e) } }
+                #expect(throws: KickError.self) { try p.dropLast().withUnsafeBytes { try TensorCodec.decode(UnsafeRawBufferPointer($0), rows: rows, cols: cols, e) } }
+                if let first = table.blocks.first {
+                    var unflagged = p
+                    unflagged[first * 20 + 1] &= 0x7F
+                    #expect(throws: KickError.self) { try unflagged.withUnsafeBytes { try TensorCodec.decode($0, rows: rows, cols: cols, e) } }
+                }
+            } else {
+                #expect(p.count == src.count)
+            }
+        }
+        // N:M-free only: the writer keeps sparse-ggml for patterns; and a wrong source size is nil
+        #expect(TensorCodec.encodePrunedBlocks(random, type: type, source: Array(src.dropLast())) == nil)
+    }
+
+    /// 10% of a quantized source: the source's blocks, no larger than the
+    /// dense checkpoint; Q4_0 and Q8_0 stay ggml and run on their codes.
+    @Test func lowSparsityCheckpointIsNoLargerThanItsDense() throws {
+        let gguf = try CodedWeightsTests.gguf([.q4_1, .q4_0, .q8_0])
+        let bundle = try ModelBundle.open(path: gguf)
+        let dir = tempDir("escape-ggml")
+        try CheckpointEncoder.write(bundle: bundle, to: dir + "/dense.kick", metadata: [:], transform: { _, _ in [:] })
+        try CheckpointEncoder.write(bundle: bundle, to: dir + "/m.kick", metadata: [:], transform: { _, blk in
+            Dictionary(uniqueKeysWithValues: LinearRole.allCases.map { ($0, CompressedLinear.pruned(Magnitude.prune(blk[$0], .unstructured(0.1)))) })
+        })
+        let ck = try KickCheckpoint(path: dir + "/m.kick"), dense = try KickCheckpoint(path: dir + "/dense.kick")
+        #expect(ck.entry("blk.0.attn_q.weight")!.encoding == .escapeGGML(.q4_1))
+        #expect(ck.entry("blk.1.attn_q.weight")!.encoding == .ggml(.q4_0))
+        #expect(ck.entry("blk.2.ffn_up.weight")!.encoding == .ggml(.q8_0))
+        let src = try GGUFWeightSource(path: gguf)
+        for i in 0..<3 {
+            for r in [LinearRole.q, .gate] {
+                let name = TensorRole.linear(i, r).ggufName
+                let want = Magnitude.prune(try src.matrix(.linear(i, r)), .unstructured(0.1))
+                #expect(differing(try ck.matrix(name).data, want.data) == 0, "\(name)")
+            }
+        }
+        #expect(ck.file.size <= dense.file.size, "\(ck.file.size) bytes against dense's \(dense.file.size)")
+        try CodedWeightsTests().checkCodedEqualsWidened(KickWeightSource(path: dir + "/m.kick"), expectForms: ["Q4_0", "Q8_0"], smallerBy: 1)
+    }
+
     @Test func prunedCheckpointOfAQuantizedSourceIsSmallerThanItsDense() throws {
         let gguf = try CodedWeightsTests.gguf([.q4_1, .q4_0, .q8_0])
         let bundle = try ModelBundle.open(path: gguf)

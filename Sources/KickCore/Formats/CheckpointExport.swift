@@ -82,10 +82,20 @@ public enum CheckpointEncoder {
                 if let cl = out[r] {
                     let (e, p): (TensorEncoding, [UInt8])
                     // a pruned tensor of a ggml-quantized source keeps its kept values
-                    // as codes on the source's blocks: never larger than the source
+                    // as codes on the source's blocks: a bitmask and the kept codes, or
+                    // (unstructured, where that is smaller) the blocks themselves with
+                    // an escape for pruned entries; never larger than the source
                     if let t = src.sourceType(role), TensorCodec.sparseGGMLTypes.contains(t), let m = cl.prunedMatrix,
-                       let sp = TensorCodec.encodeSparseGGML(m, type: t, source: try src.storedPayload(role).1) {
-                        if case .nm(_, let n, let mm) = cl { (e, p) = (.sparseGGML(t, n: n, m: mm), sp) } else { (e, p) = (.sparseGGML(t), sp) }
+                       case let source = try src.storedPayload(role).1,
+                       let sp = TensorCodec.encodeSparseGGML(m, type: t, source: source) {
+                        if case .nm(_, let n, let mm) = cl {
+                            (e, p) = (.sparseGGML(t, n: n, m: mm), sp)
+                        } else if let blocks = TensorCodec.encodePrunedBlocks(m, type: t, source: source),
+                                  try storedBytes(blocks.1) < storedBytes(sp) {
+                            (e, p) = blocks
+                        } else {
+                            (e, p) = (.sparseGGML(t), sp)
+                        }
                     } else {
                         (e, p) = encode(cl, values: ValueType.preserving(src.sourceType(role)))
                     }
@@ -106,6 +116,10 @@ public enum CheckpointEncoder {
         try w.finish(config: c, chatTemplate: bundle.chatTemplate, tokenizer: tokRef, metadata: meta)
     }
 }
+
+/// A payload's size once zstd has it, as the checkpoint stores it: the
+/// measure between two encodings of one tensor.
+private func storedBytes(_ payload: [UInt8]) throws -> Int { try payload.withUnsafeBytes { try Zstd.compress($0).count } }
 
 extension TensorRole {
     var isVector: Bool {

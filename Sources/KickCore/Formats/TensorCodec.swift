@@ -43,6 +43,9 @@ public struct TensorEncoding: Codable, Sendable, Equatable {
         /// A pruned tensor of a ggml-quantized source (Q4_0, Q4_1, Q8_0): its
         /// kept values as codes on their source blocks' grids.
         case sparseGGML = "sparse-ggml"
+        /// A pruned tensor of a Q4_1 source in the source's own blocks, its
+        /// pruned entries marked by an escape code (low sparsities).
+        case escapeGGML = "escape-ggml"
     }
     public var kind: Kind
     public var values: ValueType?
@@ -60,6 +63,7 @@ public struct TensorEncoding: Codable, Sendable, Equatable {
     /// With n and m when the pruning kept at most n of every m inputs (the
     /// engine then holds it N:M sparse).
     public static func sparseGGML(_ t: GGMLType, n: Int? = nil, m: Int? = nil) -> Self { .init(kind: .sparseGGML, ggmlType: t.name, n: n, m: m) }
+    public static func escapeGGML(_ t: GGMLType) -> Self { .init(kind: .escapeGGML, ggmlType: t.name) }
     public static func sparse(_ v: ValueType) -> Self { .init(kind: .sparse, values: v) }
     public static func nm(_ n: Int, _ m: Int, _ v: ValueType) -> Self { .init(kind: .nm, values: v, n: n, m: m) }
     public static func quant(bits: Int, groupSize: Int, groupIndex: Bool = false, sparse: Bool = false) -> Self {
@@ -71,6 +75,7 @@ public struct TensorEncoding: Codable, Sendable, Equatable {
         case .dense: return "dense-\(values?.rawValue ?? "?")"
         case .ggml: return "ggml-\(ggmlType ?? "?")"
         case .sparseGGML: return "sparse-ggml-\(ggmlType ?? "?")" + (n.map { "-\($0):\(m ?? 0)" } ?? "")
+        case .escapeGGML: return "escape-ggml-\(ggmlType ?? "?")"
         case .sparse: return "sparse-\(values?.rawValue ?? "?")"
         case .nm: return "\(n ?? 0):\(m ?? 0)-\(values?.rawValue ?? "?")"
         case .quant, .sparseQuant:
@@ -203,6 +208,149 @@ public enum TensorCodec {
             }
         }
         return mask + codes.finish() + params
+    }
+
+    /// A pruned matrix of a ggml-quantized source in its source's own blocks,
+    /// for sparsities too low for sparse-ggml's bitmask to pay (below about a
+    /// quarter): Q4_0 and Q8_0 have a code that decodes to exactly 0, so
+    /// pruned entries take it and the tensor stays plain `ggml`; Q4_1's grid
+    /// need not hold 0, so it is `escape-ggml` (see `escapeZeroCode`). Kept
+    /// values get their codes as in `encodeSparseGGML`. Nil for other types,
+    /// mismatched shapes, or an N:M pattern (which sparse-ggml keeps).
+    public static func encodePrunedBlocks(_ m: Matrix, type t: GGMLType, source: [UInt8]) -> (TensorEncoding, [UInt8])? {
+        guard sparseGGMLTypes.contains(t), m.cols % 32 == 0, source.count == t.byteCount(elements: m.rows * m.cols) else { return nil }
+        let blocks = m.cols / 32, bpb = t.bytesPerBlock
+        var out = source
+        var exceptions = ExceptionWriter()
+        var code = [Int](repeating: 0, count: 32)
+        for r in 0..<m.rows {
+            for b in 0..<blocks {
+                let at = (r * blocks + b) * bpb
+                let d = halfToFloat(UInt16(source[at]) | UInt16(source[at + 1]) << 8)
+                let mn = t == .q4_1 ? halfToFloat(UInt16(source[at + 2]) | UInt16(source[at + 3]) << 8) : 0
+                var used: UInt32 = 0, pruned: UInt32 = 0
+                for j in 0..<32 {
+                    let w = m.data[r * m.cols + b * 32 + j]
+                    if w == 0 {
+                        pruned |= 1 << UInt32(j)
+                        code[j] = t == .q4_0 ? 8 : t == .q8_0 ? 128 : 0
+                    } else {
+                        code[j] = sparseGGMLCode(w, t, d: d, min: mn)
+                        used |= 1 << UInt32(code[j])
+                    }
+                }
+                if t == .q4_1 && pruned != 0 {
+                    // flag the block (d's sign bit; d ≥ 0 in Q4_1) and give its
+                    // pruned entries a code no kept entry uses
+                    out[at + 1] |= 0x80
+                    let zc = escapeZeroCode(d: d, min: mn)
+                    if let rank = escapeOrder(from: zc).firstIndex(where: { used & (1 << UInt32($0)) == 0 }) {
+                        let free = escapeOrder(from: zc)[rank]
+                        for j in 0..<32 where pruned & (1 << UInt32(j)) != 0 { code[j] = free }
+                        if rank > 0 { exceptions.add(block: r * blocks + b, rank: rank, mask: nil) }
+                    } else {
+                        exceptions.add(block: r * blocks + b, rank: 0, mask: pruned)
+                    }
+                }
+                switch t {
+                case .q8_0:
+                    for j in 0..<32 { out[at + 2 + j] = UInt8(truncatingIfNeeded: code[j] - 128) }
+                default:
+                    let q0 = at + bpb - 16
+                    for j in 0..<16 { out[q0 + j] = UInt8(code[j]) | UInt8(code[j + 16]) << 4 }
+                }
+            }
+        }
+        return t == .q4_1 ? (.escapeGGML(t), out + exceptions.finish()) : (.ggml(t), out)
+    }
+
+    /// The code an escape-ggml block's pruned entries carry unless its
+    /// exception says otherwise: the point of the block's grid nearest 0,
+    /// −m/d rounded half away from zero, clamped to the codes (0 when d is
+    /// 0 or either is NaN).
+    @inline(__always)
+    static func escapeZeroCode(d: Float, min mn: Float) -> Int {
+        guard d > 0 else { return 0 }
+        let x = (-mn / d).rounded()
+        return x.isNaN ? 0 : Int(min(max(x, 0), 15))
+    }
+
+    /// The 16 codes nearest c first (the lower first on a tie): an
+    /// exception names its block's zero code by its rank here, so the
+    /// usual ones (next to the default) are small numbers zstd codes short.
+    static func escapeOrder(from c: Int) -> [Int] { escapeOrders[c] }
+
+    private static let escapeOrders: [[Int]] = (0..<16).map { c in
+        var order = [c]
+        for k in 1..<16 { for x in [c - k, c + k] where (0..<16).contains(x) { order.append(x) } }
+        return order
+    }
+
+    /// escape-ggml's exception table, as three streams (each alike, so
+    /// zstd finds their regularities): a uint32 count n; n block gaps (how
+    /// many blocks lie between an exception's block and the previous one's,
+    /// the first's index), unsigned LEB128; n ranks, a byte each (1-15: the
+    /// zero code is `escapeOrder(from: default)[rank]`; 0: a mask follows);
+    /// then a uint32 mask of zero entries for each rank 0, in order.
+    struct ExceptionWriter {
+        private var gaps: [UInt8] = [], ranks: [UInt8] = [], masks: [UInt8] = []
+        private var next = 0
+
+        mutating func add(block: Int, rank: Int, mask: UInt32?) {
+            var gap = UInt(block - next)
+            repeat {
+                gaps.append(UInt8(gap & 0x7F) | (gap >= 0x80 ? 0x80 : 0))
+                gap >>= 7
+            } while gap > 0
+            ranks.append(UInt8(rank))
+            if let mask { withUnsafeBytes(of: mask.littleEndian) { masks.append(contentsOf: $0) } }
+            next = block + 1
+        }
+
+        func finish() -> [UInt8] { withUnsafeBytes(of: UInt32(ranks.count).littleEndian) { Array($0) } + gaps + ranks + masks }
+    }
+
+    /// escape-ggml's exception table, read and checked: blocks in
+    /// increasing order and in range, ranks ≤ 15, nothing left over.
+    struct EscapeTable {
+        var blocks: [Int] = [], ranks: [Int] = [], masks: [UInt32] = []
+
+        init(_ p: UnsafeRawBufferPointer, from start: Int, blocks total: Int) throws {
+            var at = start
+            func byte() throws -> UInt8 {
+                guard at < p.count else { throw KickError("escape-ggml exception table ends early") }
+                defer { at += 1 }
+                return p[at]
+            }
+            let n = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+            at += 4
+            guard n <= total else { throw KickError("escape-ggml lists \(n) exceptions for \(total) blocks") }
+            var next = 0
+            for _ in 0..<n {
+                var gap = 0, shift = 0, b: UInt8
+                repeat {
+                    b = try byte()
+                    guard shift < 35 else { throw KickError("escape-ggml block gap is too long") }
+                    gap |= Int(b & 0x7F) << shift
+                    shift += 7
+                } while b & 0x80 != 0
+                let blk = next + gap
+                guard blk < total else { throw KickError("escape-ggml names block \(blk) of \(total)") }
+                blocks.append(blk)
+                next = blk + 1
+            }
+            for _ in 0..<n {
+                let r = Int(try byte())
+                guard r <= 15 else { throw KickError("escape-ggml zero-code rank \(r) is not 0-15") }
+                ranks.append(r)
+            }
+            for r in ranks {
+                var mask: UInt32 = 0
+                if r == 0 { for k in 0..<4 { mask |= UInt32(try byte()) << UInt32(8 * k) } }
+                masks.append(mask)
+            }
+            guard at == p.count else { throw KickError("escape-ggml has \(p.count - at) bytes after its exception table") }
+        }
     }
 
     /// The code of the point of a block's grid (scale d, and min for
@@ -347,6 +495,35 @@ public enum TensorCodec {
                         guard p[i >> 3] & (1 << UInt8(i & 7)) != 0 else { continue }
                         out[i] = sparseGGMLValue(Int(reader.read(bits: bits)), t, d: d, min: mn)
                     }
+                }
+            }
+        case .escapeGGML:
+            guard e.ggmlType == GGMLType.q4_1.name else {
+                throw KickError("escape-ggml of type \(e.ggmlType ?? "none") is not one kick writes (Q4_1)")
+            }
+            guard cols % 32 == 0 else { throw KickError("Q4_1 needs rows that are whole 32-column blocks") }
+            let blocks = count / 32, blockBytes = blocks * 20
+            try needAtLeast(blockBytes + 4)
+            let table = try EscapeTable(p, from: blockBytes, blocks: blocks)
+            var x = 0
+            for blk in 0..<blocks {
+                let at = blk * 20
+                let raw = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+                let d = halfToFloat(raw & 0x7FFF)
+                let mn = halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: at + 2, as: UInt16.self)))
+                var zc = -1, zeroMask: UInt32 = 0
+                if x < table.blocks.count && table.blocks[x] == blk {
+                    guard raw & 0x8000 != 0 else { throw KickError("escape-ggml names block \(blk), which is not flagged") }
+                    let rank = table.ranks[x]
+                    (zc, zeroMask) = rank == 0 ? (16, table.masks[x]) : (escapeOrder(from: escapeZeroCode(d: d, min: mn))[rank], 0)
+                    x += 1
+                } else if raw & 0x8000 != 0 {
+                    zc = escapeZeroCode(d: d, min: mn)
+                }
+                for j in 0..<32 {
+                    let byte = p[at + 4 + (j & 15)], q = Int(j < 16 ? byte & 15 : byte >> 4)
+                    let zero = zc == 16 ? zeroMask & (1 << UInt32(j)) != 0 : q == zc
+                    out[blk * 32 + j] = zero ? 0 : sparseGGMLValue(q, .q4_1, d: d, min: mn)
                 }
             }
         case .quant, .sparseQuant:

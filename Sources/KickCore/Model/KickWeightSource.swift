@@ -14,7 +14,7 @@ public final class KickWeightSource: WeightSource, @unchecked Sendable {
     public func sourceType(_ role: TensorRole) -> GGMLType? {
         guard let e = checkpoint.entry(role.ggufName)?.encoding else { return nil }
         switch e.kind {
-        case .ggml, .sparseGGML: return GGMLType.supported.first { $0.name == e.ggmlType }
+        case .ggml, .sparseGGML, .escapeGGML: return GGMLType.supported.first { $0.name == e.ggmlType }
         // pruned tensors keep their values at a float precision: f16 or bf16
         // values (a 16-bit or quantized source's) are held as 16-bit panels
         case .dense, .sparse, .nm:
