@@ -479,7 +479,7 @@ import KickTestSupport
 
     /// A NaN among a pruned tensor's values, or a NaN scale in its source
     /// blocks, gets a code (the one nearest 0) rather than trapping.
-    @Test func nanValuesAndScalesEncodeAsSparseGGML() throws {
+    @Test func nanValuesAndScalesEncodeAsSourceCodes() throws {
         for t in [GGMLType.q4_0, .q4_1, .q8_0] {
             var src = ggmlBlocks(Matrix(rows: 2, cols: 32, data: (0..<64).map { Float($0 % 7) - 3 }), t)
             src[0] = 0xFF; src[1] = 0x7F  // the first block's scale: an f16 NaN
@@ -488,6 +488,11 @@ import KickTestSupport
             let p = try #require(TensorCodec.encodeSparseGGML(m, type: t, source: src))
             let back = try p.withUnsafeBytes { try TensorCodec.decode($0, rows: 2, cols: 32, .sparseGGML(t)) }
             #expect(back.count == 64)
+            // the source's own blocks (low sparsity), and a NaN min too
+            if t == .q4_1 { src[22] = 0xFF; src[23] = 0x7F }
+            let (e, b) = try #require(TensorCodec.encodePrunedBlocks(m, type: t, source: src))
+            let blocks = try b.withUnsafeBytes { try TensorCodec.decode($0, rows: 2, cols: 32, e) }
+            #expect(blocks.count == 64)
         }
     }
 
