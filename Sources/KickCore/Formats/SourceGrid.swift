@@ -16,9 +16,7 @@ public struct SourceGrid: Sendable {
         let blocks = rows * cols / 32
         var d = [Float](repeating: 0, count: blocks), m = [Float](repeating: 0, count: blocks)
         for b in 0..<blocks {
-            let at = b * t.bytesPerBlock
-            d[b] = halfToFloat(UInt16(payload[at]) | UInt16(payload[at + 1]) << 8)
-            if t == .q4_1 { m[b] = halfToFloat(UInt16(payload[at + 2]) | UInt16(payload[at + 3]) << 8) }
+            (d[b], m[b]) = TensorCodec.blockParameters(payload, at: b * t.bytesPerBlock, t)
         }
         type = t
         self.rows = rows

@@ -197,8 +197,7 @@ public enum TensorCodec {
             for b in 0..<blocks {
                 let at = (r * blocks + b) * t.bytesPerBlock
                 params += source[at..<at + pb]
-                let d = halfToFloat(UInt16(source[at]) | UInt16(source[at + 1]) << 8)
-                let mn = t == .q4_1 ? halfToFloat(UInt16(source[at + 2]) | UInt16(source[at + 3]) << 8) : 0
+                let (d, mn) = blockParameters(source, at: at, t)
                 for j in 0..<32 {
                     let i = r * m.cols + b * 32 + j, w = m.data[i]
                     guard w != 0 else { continue }
@@ -226,8 +225,7 @@ public enum TensorCodec {
         for r in 0..<m.rows {
             for b in 0..<blocks {
                 let at = (r * blocks + b) * bpb
-                let d = halfToFloat(UInt16(source[at]) | UInt16(source[at + 1]) << 8)
-                let mn = t == .q4_1 ? halfToFloat(UInt16(source[at + 2]) | UInt16(source[at + 3]) << 8) : 0
+                let (d, mn) = blockParameters(source, at: at, t)
                 var used: UInt32 = 0, pruned: UInt32 = 0
                 for j in 0..<32 {
                     let w = m.data[r * m.cols + b * 32 + j]
@@ -243,9 +241,9 @@ public enum TensorCodec {
                     // flag the block (d's sign bit; d ≥ 0 in Q4_1) and give its
                     // pruned entries a code no kept entry uses
                     out[at + 1] |= 0x80
-                    let zc = escapeZeroCode(d: d, min: mn)
-                    if let rank = escapeOrder(from: zc).firstIndex(where: { used & (1 << UInt32($0)) == 0 }) {
-                        let free = escapeOrder(from: zc)[rank]
+                    let order = escapeOrder(from: escapeZeroCode(d: d, min: mn))
+                    if let rank = order.firstIndex(where: { used & (1 << UInt32($0)) == 0 }) {
+                        let free = order[rank]
                         for j in 0..<32 where pruned & (1 << UInt32(j)) != 0 { code[j] = free }
                         if rank > 0 { exceptions.add(block: r * blocks + b, rank: rank, mask: nil) }
                     } else {
@@ -351,6 +349,14 @@ public enum TensorCodec {
             }
             guard at == p.count else { throw KickError("escape-ggml has \(p.count - at) bytes after its exception table") }
         }
+    }
+
+    /// A ggml block's f16 scale and (Q4_1) f16 min, widened, from the block
+    /// starting at byte `at` of a source payload (min 0 for the other types).
+    @inline(__always)
+    static func blockParameters(_ source: [UInt8], at: Int, _ t: GGMLType) -> (d: Float, min: Float) {
+        (halfToFloat(UInt16(source[at]) | UInt16(source[at + 1]) << 8),
+         t == .q4_1 ? halfToFloat(UInt16(source[at + 2]) | UInt16(source[at + 3]) << 8) : 0)
     }
 
     /// The code of the point of a block's grid (scale d, and min for
